@@ -1,0 +1,49 @@
+# finessectl: `make test` runs the unit tests, `make integration` the tests
+# against a real Prosody (installed by scripts/prosody/install.sh when missing).
+
+GO          ?= go
+BIN         := bin/finessectl
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TOOLS       := $(CURDIR)/bin/tools
+
+.PHONY: all build test unit lint integration bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/finessectl
+
+## test: lint, then every unit and end-to-end test that needs no external server
+test: lint unit
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+lint: $(TOOLS)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	$(TOOLS)/staticcheck ./...
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install $(STATICCHECK)
+
+## integration: the same pipeline against a real Prosody on 127.0.0.1
+integration:
+	bash scripts/prosody/install.sh
+	$(GO) test -tags integration -count=1 -timeout 10m ./...
+
+## bench: parse, probe and end-to-end check costs (numbers go in the README)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+## fuzz: a short run of each fuzz target
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 20s ./internal/systeminfo
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAPIErrors$$' -fuzztime 20s ./internal/systeminfo
+
+clean:
+	rm -rf bin

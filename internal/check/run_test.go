@@ -1,0 +1,199 @@
+package check
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/finessectl/finessectl/internal/pki"
+	"github.com/finessectl/finessectl/internal/systeminfo"
+)
+
+const inService = `<SystemInfo><status>IN_SERVICE</status><xmppDomain>finesse.test</xmppDomain>
+<primaryNode><host>finesse.test</host></primaryNode><secondaryNode><host>finesse-b.test</host></secondaryNode></SystemInfo>`
+
+// testPKI is a CA and the client trust for servers it signs for 127.0.0.1.
+type testPKI struct {
+	ca   *pki.CA
+	leaf tls.Certificate
+}
+
+func newTestPKI(t *testing.T) testPKI {
+	t.Helper()
+	ca, err := pki.NewCA("check test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue([]string{"127.0.0.1", "localhost"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testPKI{ca: ca, leaf: leaf.TLSCertificate()}
+}
+
+func (p testPKI) clientTLS() *tls.Config { return &tls.Config{RootCAs: p.ca.Pool()} }
+
+// systemInfoServer serves body at the SystemInfo path over TLS.
+func systemInfoServer(t *testing.T, p testPKI, status int, body string) Target {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != systeminfo.Path {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.leaf}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	tg, err := ParseTarget(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// silentPort accepts connections and never says a word.
+func silentPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+func TestRunVerdicts(t *testing.T) {
+	p := newTestPKI(t)
+	tests := []struct {
+		name        string
+		status      int
+		body        string
+		xmppPort    func(*testing.T) int
+		connectOnly bool
+		want        Code
+		criterion   Criterion
+		msgHas      string
+	}{
+		{name: "out of service", status: 200, body: strings.Replace(inService, "IN_SERVICE", "OUT_OF_SERVICE", 1),
+			want: NotInService, criterion: CriterionSystemInfo, msgHas: "OUT_OF_SERVICE"},
+		{name: "503", status: 503,
+			body: `<ApiErrors><ApiError><ErrorType>Service Unavailable</ErrorType><ErrorData></ErrorData><ErrorMessage>SERVER_OUT_OF_SERVICE</ErrorMessage></ApiError></ApiErrors>`,
+			want: NotInService, criterion: CriterionSystemInfo, msgHas: "SERVER_OUT_OF_SERVICE"},
+		{name: "proxy page", status: 200, body: "<html><body>It works!</body></html>",
+			want: SystemInfoUnusable, criterion: CriterionSystemInfo},
+		{name: "notification service down", status: 200, body: inService, xmppPort: closedPort,
+			want: XMPPConnectionFailed, criterion: CriterionXMPP, msgHas: "refused"},
+		{name: "notification service silent", status: 200, body: inService, xmppPort: silentPort,
+			want: XMPPConnectionFailed, criterion: CriterionXMPP, msgHas: "deadline"},
+		{name: "connect only still fails on a dead port", status: 200, body: inService, xmppPort: closedPort, connectOnly: true,
+			want: XMPPConnectionFailed, criterion: CriterionXMPP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := systemInfoServer(t, p, tt.status, tt.body)
+			opts := Options{Timeout: 2 * time.Second, TLS: p.clientTLS(), User: "probe", Password: "pw", ConnectOnly: tt.connectOnly}
+			if tt.xmppPort != nil {
+				opts.XMPPPort = tt.xmppPort(t)
+			}
+			res := Run(context.Background(), []Target{tg}, opts)
+			s := res.Servers[0]
+			if s.ExitCode() != tt.want || s.Failure.Criterion != tt.criterion {
+				t.Fatalf("got exit %d at %s (%v), want %d at %s", s.ExitCode(), s.Failure.Criterion, s.Failure, tt.want, tt.criterion)
+			}
+			if !strings.Contains(s.Failure.Error(), tt.msgHas) {
+				t.Fatalf("failure %q does not mention %q", s.Failure, tt.msgHas)
+			}
+			assertOrderedChecks(t, s)
+		})
+	}
+}
+
+// assertOrderedChecks holds the guide's rule: every criterion after the
+// failing one is skipped, every one before it passed.
+func assertOrderedChecks(t *testing.T, s ServerResult) {
+	t.Helper()
+	failed := false
+	for _, c := range s.Checks {
+		switch {
+		case failed && c.Status != Skipped:
+			t.Errorf("%s ran after an earlier criterion failed", c.Criterion)
+		case !failed && c.Criterion == s.Failure.Criterion && c.Status != Fail:
+			t.Errorf("%s is the failure but has status %s", c.Criterion, c.Status)
+		case !failed && c.Criterion != s.Failure.Criterion && c.Status != Pass:
+			t.Errorf("%s precedes the failure but has status %s", c.Criterion, c.Status)
+		}
+		if c.Criterion == s.Failure.Criterion {
+			failed = true
+		}
+	}
+}
+
+// A server that accepts and never answers must not hold the verdict past the
+// deadline, and several such servers must not add their deadlines up.
+func TestSilentServersEndTogetherWithinDeadline(t *testing.T) {
+	p := newTestPKI(t)
+	silentHTTPS, _ := ParseTarget("127.0.0.1:" + itoa(silentPort(t)))
+	refused, _ := ParseTarget("127.0.0.1:" + itoa(closedPort(t)))
+	silentXMPP := systemInfoServer(t, p, 200, inService)
+	opts := Options{Timeout: time.Second, TLS: p.clientTLS(), User: "probe", Password: "pw", XMPPPort: silentPort(t)}
+
+	start := time.Now()
+	res := Run(context.Background(), []Target{silentHTTPS, refused, silentXMPP}, opts)
+	elapsed := time.Since(start)
+
+	want := []Code{SystemInfoUnreachable, SystemInfoUnreachable, XMPPConnectionFailed}
+	for i, s := range res.Servers {
+		if s.ExitCode() != want[i] {
+			t.Errorf("server %d (%s): exit %d (%v), want %d", i, s.Target.Name, s.ExitCode(), s.Failure, want[i])
+		}
+	}
+	if res.ExitCode() != SystemInfoUnreachable {
+		t.Errorf("overall exit %d, want the first server's %d", res.ExitCode(), SystemInfoUnreachable)
+	}
+	// Generous bound: three one-second deadlines run in parallel, not in series.
+	if elapsed > 2*time.Second {
+		t.Fatalf("three servers with 1s deadlines took %v", elapsed)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,62 @@
+package check
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// DefaultHTTPSPort is where Finesse 11.0 and later serve the REST API.
+const DefaultHTTPSPort = 8445
+
+// Target is one Finesse server to check.
+type Target struct {
+	Name      string // as the user wrote it, for the report
+	Host      string // host name or IP, without brackets
+	HTTPSPort int
+}
+
+// ParseTarget accepts host, host:port, [v6]:port and https://host[:port].
+func ParseTarget(s string) (Target, error) {
+	t := Target{Name: s, HTTPSPort: DefaultHTTPSPort}
+	rest := s
+	if i := strings.Index(s, "://"); i >= 0 {
+		u, err := url.Parse(s)
+		if err != nil {
+			return t, fmt.Errorf("server %q: %w", s, err)
+		}
+		if u.Scheme != "https" {
+			return t, fmt.Errorf("server %q: scheme %q not supported: Finesse 12.5 and later serve the API over HTTPS only; write https://HOST:PORT or HOST:PORT", s, u.Scheme)
+		}
+		if u.User != nil {
+			return t, fmt.Errorf("server %q: credentials in the URL are not used for SystemInfo and would end up in logs; remove them", s)
+		}
+		rest = u.Host
+	}
+	host, port, err := net.SplitHostPort(rest)
+	switch {
+	case err == nil:
+		n, perr := strconv.Atoi(port)
+		if perr != nil || n < 1 || n > 65535 {
+			return t, fmt.Errorf("server %q: port %q is not a number from 1 to 65535", s, port)
+		}
+		t.Host, t.HTTPSPort = host, n
+	case net.ParseIP(strings.Trim(rest, "[]")) != nil:
+		t.Host = strings.Trim(rest, "[]") // an IP without port, IPv6 with or without brackets
+	case strings.Contains(rest, ":"):
+		return t, fmt.Errorf("server %q: %w", s, err)
+	default:
+		t.Host = rest
+	}
+	if t.Host == "" || strings.ContainsAny(t.Host, " /?#@") {
+		return t, fmt.Errorf("server %q: no valid host name", s)
+	}
+	return t, nil
+}
+
+// BaseURL is the HTTPS origin of the server's REST API.
+func (t Target) BaseURL() *url.URL {
+	return &url.URL{Scheme: "https", Host: net.JoinHostPort(t.Host, strconv.Itoa(t.HTTPSPort))}
+}

@@ -1,0 +1,294 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/output"
+	"github.com/finessectl/finessectl/internal/xmppprobe"
+)
+
+// CheckOptions is everything 'finessectl check' needs, filled from flags and
+// the environment.
+type CheckOptions struct {
+	IO *IOStreams
+
+	Servers         []string
+	User            string
+	PasswordFile    string
+	Timeout         time.Duration
+	PresenceTimeout time.Duration
+	XMPPTLS         string
+	XMPPPort        int
+	CAFile          string
+	Insecure        bool
+	TLSServerName   string
+	FinesseJID      string
+	ConnectOnly     bool
+	Output          string
+	Color           string
+	Verbose         bool
+	Trace           bool
+}
+
+const checkLong = `Check one or more Finesse servers against the three availability criteria of
+the Finesse developer guide, in order, and stop at the first that fails:
+
+  1. systeminfo  GET https://SERVER:8445/finesse/api/SystemInfo, without
+                 credentials, must report status IN_SERVICE. An HTTP 503
+                 SERVER_OUT_OF_SERVICE or any other status fails.
+  2. xmpp        connect to the Finesse Notification Service on the same host
+                 (direct TLS on 5223, or STARTTLS on 5222), and log in with
+                 SASL PLAIN as the probe user under a unique resource.
+  3. presence    wait up to --presence-timeout for the presence of the
+                 'finesse' user (finesse@<xmppDomain>): AVAILABLE passes,
+                 UNAVAILABLE or silence fails.
+
+SERVER is a host, host:port (the HTTPS port, default 8445) or
+https://host:port. Servers are checked concurrently, each under one deadline
+(--timeout) that covers all three criteria; finessectl always exits within
+that deadline plus a second.
+
+The probe user must be a dedicated account that never signs in to an agent
+desktop: Finesse watches the presence of desktop users and forces a logout
+60 seconds after it goes unavailable. finessectl never retries a failed
+login, since five failed sign-ins lock a Finesse account for 5 minutes.
+
+Credentials:
+  FINESSE_USER       the probe user's ID (or --user)
+  FINESSE_PASSWORD   its password (or --password-file); never a flag, as
+                     command lines are visible to every user in ps
+With --connect-only no credentials are needed: criterion 2 stops after TLS and
+stream negotiation, and presence is reported as not checked.
+
+TLS is always verified. --ca-file trusts a PEM bundle (instead of the system
+roots) for both ports; the Notification Service presents the same certificate
+as Finesse Tomcat, issued to the node you dial, so both ports are verified
+against that host name (or --tls-server-name).
+
+Output is a report per server (-o text), or a stable JSON document (-o json)
+documented in the README. Colour follows --color; 'auto' colours only a
+terminal, and never when NO_COLOR is set.
+
+The exit code names the failure: see 'finessectl help exit-codes'.`
+
+const checkExample = `  # Check a Finesse pair, as a cron job or CI step would
+  FINESSE_USER=healthprobe finessectl check --password-file /etc/finessectl/probe.pw \
+      --ca-file tomcat-ca.pem finesse-a.example.com finesse-b.example.com
+
+  # Only what needs no account: SystemInfo, then XMPP up to the stream
+  finessectl check --connect-only finesse-a.example.com
+
+  # Machine-readable verdict
+  finessectl check -o json finesse-a.example.com | jq '.servers[] | {server, exit_code, scenario}'
+
+  # Finesse with the insecure port 5222 enabled (STARTTLS)
+  finessectl check --xmpp-tls starttls finesse-a.example.com`
+
+// NewCmdCheck builds 'finessectl check'. runF replaces the run function in tests.
+func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error) *cobra.Command {
+	opts := &CheckOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:     "check [flags] SERVER...",
+		Short:   "Check Finesse servers against the guide's three availability criteria",
+		Long:    checkLong,
+		Example: checkExample,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("check needs at least one SERVER (host, host:port or https://host:port)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Servers = args
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runCheck(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.DurationVarP(&opts.Timeout, "timeout", "t", check.DefaultTimeout, "deadline per server, covering all three criteria")
+	f.DurationVar(&opts.PresenceTimeout, "presence-timeout", check.DefaultPresenceTimeout, "how long to wait for the 'finesse' presence")
+	f.StringVarP(&opts.User, "user", "u", "", "probe user ID (default $FINESSE_USER)")
+	f.StringVar(&opts.PasswordFile, "password-file", "", "read the probe password from the first line of `FILE` ('-' for stdin; default $FINESSE_PASSWORD)")
+	f.BoolVar(&opts.ConnectOnly, "connect-only", false, "do not log in: check SystemInfo and XMPP up to the stream, skip presence")
+	f.StringVar(&opts.XMPPTLS, "xmpp-tls", string(xmppprobe.DirectTLS), "XMPP security: 'direct' (TLS from the first byte) or 'starttls'")
+	f.IntVar(&opts.XMPPPort, "xmpp-port", 0, "XMPP port (default 5223 for direct, 5222 for starttls)")
+	f.StringVar(&opts.FinesseJID, "finesse-jid", "", "JID whose presence is awaited (default finesse@<xmppDomain>)")
+	f.StringVar(&opts.CAFile, "ca-file", "", "trust the certificates in this PEM `FILE` instead of the system roots")
+	f.BoolVarP(&opts.Insecure, "insecure", "k", false, "do not verify TLS certificates (the password is then exposed to a man in the middle)")
+	f.StringVar(&opts.TLSServerName, "tls-server-name", "", "verify certificates against this name instead of the dialed host")
+	f.StringVarP(&opts.Output, "output", "o", "text", "report format: text or json")
+	f.StringVar(&opts.Color, "color", "auto", "colour the text report: auto, always or never")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show the timing of each XMPP phase")
+	f.BoolVar(&opts.Trace, "trace", false, "write the XMPP conversation to stderr, with credentials redacted")
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
+	return cmd
+}
+
+func fixedCompletion(values ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+func runCheck(ctx context.Context, opts *CheckOptions) error {
+	copts, targets, err := opts.resolve()
+	if err != nil {
+		return err
+	}
+	if opts.Insecure {
+		fmt.Fprintln(opts.IO.ErrOut, "finessectl: warning: --insecure: certificates are not verified; a man in the middle could read the probe password")
+	}
+	res := check.Run(ctx, targets, copts)
+
+	switch opts.Output {
+	case "json":
+		err = output.JSON(opts.IO.Out, res)
+	default:
+		err = output.Text(opts.IO.Out, res, output.TextOptions{Color: opts.IO.colorEnabled(opts.Color), Phases: opts.Verbose})
+	}
+	if err != nil {
+		return &exitError{Code: check.Internal, Err: fmt.Errorf("write report: %w", err)}
+	}
+	if code := res.ExitCode(); code != check.OK {
+		return &exitError{Code: code}
+	}
+	return nil
+}
+
+// resolve validates the flags and turns them into check.Options; every
+// mistake is a usage error that says how to fix it.
+func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
+	var c check.Options
+	switch o.Output {
+	case "text", "json":
+	default:
+		return c, nil, usageError("--output %q: use text or json", o.Output)
+	}
+	switch o.Color {
+	case "auto", "always", "never":
+	default:
+		return c, nil, usageError("--color %q: use auto, always or never", o.Color)
+	}
+	mode := xmppprobe.TLSMode(o.XMPPTLS)
+	if mode != xmppprobe.DirectTLS && mode != xmppprobe.StartTLS {
+		return c, nil, usageError("--xmpp-tls %q: use direct (port 5223) or starttls (port 5222)", o.XMPPTLS)
+	}
+	if o.Timeout <= 0 || o.PresenceTimeout <= 0 {
+		return c, nil, usageError("--timeout and --presence-timeout must be positive durations, such as 10s or 500ms")
+	}
+	if o.XMPPPort < 0 || o.XMPPPort > 65535 {
+		return c, nil, usageError("--xmpp-port %d: use a port from 1 to 65535", o.XMPPPort)
+	}
+	targets := make([]check.Target, 0, len(o.Servers))
+	for _, s := range o.Servers {
+		t, err := check.ParseTarget(s)
+		if err != nil {
+			return c, nil, &exitError{Code: check.Usage, Err: err}
+		}
+		targets = append(targets, t)
+	}
+	tlsCfg, err := o.tlsConfig()
+	if err != nil {
+		return c, nil, err
+	}
+	c = check.Options{
+		Timeout:         o.Timeout,
+		PresenceTimeout: o.PresenceTimeout,
+		XMPPMode:        mode,
+		XMPPPort:        o.XMPPPort,
+		TLS:             tlsCfg,
+		TLSServerName:   o.TLSServerName,
+		FinesseJID:      o.FinesseJID,
+		ConnectOnly:     o.ConnectOnly,
+	}
+	if o.Trace {
+		c.Trace = o.IO.ErrOut
+	}
+	if !o.ConnectOnly {
+		if c.User, c.Password, err = o.credentials(); err != nil {
+			return c, nil, err
+		}
+	}
+	return c, targets, nil
+}
+
+func (o *CheckOptions) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // only on explicit --insecure, with a warning
+	if o.CAFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return nil, usageError("--ca-file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, usageError("--ca-file %s: no PEM certificate found in it", o.CAFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+const credentialsHelp = `no probe credentials. Give the probe user's ID with FINESSE_USER or --user,
+and its password with FINESSE_PASSWORD or --password-file FILE (never as a flag:
+command lines are visible in ps). Use a dedicated account that never signs in
+to an agent desktop. To check without logging in, add --connect-only.`
+
+func (o *CheckOptions) credentials() (user, password string, err error) {
+	user = o.User
+	if user == "" {
+		user = o.IO.Getenv("FINESSE_USER")
+	}
+	if o.PasswordFile != "" {
+		if password, err = o.readPassword(); err != nil {
+			return "", "", err
+		}
+	} else {
+		password = o.IO.Getenv("FINESSE_PASSWORD")
+	}
+	if user == "" || password == "" {
+		return "", "", usageError(credentialsHelp)
+	}
+	return user, password, nil
+}
+
+// readPassword reads the first line of --password-file, so that files written
+// by editors or 'echo' (with their trailing newline) work as expected.
+func (o *CheckOptions) readPassword() (string, error) {
+	var r io.Reader
+	if o.PasswordFile == "-" {
+		r = o.IO.In
+	} else {
+		f, err := os.Open(o.PasswordFile)
+		if err != nil {
+			return "", usageError("--password-file: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", usageError("--password-file %s: %v", o.PasswordFile, err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", usageError("--password-file %s: the first line is empty", o.PasswordFile)
+	}
+	return line, nil
+}

@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/finessectl/finessectl/internal/check"
+)
+
+type testIO struct {
+	ios         *IOStreams
+	out, errOut *bytes.Buffer
+}
+
+func newTestIO(env map[string]string, stdin string) testIO {
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	return testIO{
+		ios: &IOStreams{In: strings.NewReader(stdin), Out: out, ErrOut: errOut,
+			Getenv: func(k string) string { return env[k] }},
+		out: out, errOut: errOut,
+	}
+}
+
+// TestCheckFlags covers flag and environment handling with the run function
+// replaced, so nothing touches the network.
+func TestCheckFlags(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("from-file\nsecond line ignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "from-env"}
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		stdin    string
+		wantErr  string
+		wantUser string
+		wantPass string
+		check    func(*testing.T, check.Options, []check.Target)
+	}{
+		{name: "env credentials", args: []string{"fin-a"}, env: creds, wantUser: "probe", wantPass: "from-env"},
+		{name: "flag user wins", args: []string{"-u", "other", "fin-a"}, env: creds, wantUser: "other", wantPass: "from-env"},
+		{name: "password file first line", args: []string{"--password-file", pwFile, "fin-a"}, env: creds, wantUser: "probe", wantPass: "from-file"},
+		{name: "password from stdin", args: []string{"--password-file", "-", "fin-a"}, env: map[string]string{"FINESSE_USER": "probe"},
+			stdin: "piped\n", wantUser: "probe", wantPass: "piped"},
+		{name: "no credentials", args: []string{"fin-a"}, wantErr: "no probe credentials"},
+		{name: "connect-only needs none", args: []string{"--connect-only", "fin-a"},
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if !o.ConnectOnly || o.Password != "" {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "missing password file", args: []string{"--password-file", "/nonexistent/pw", "fin-a"}, env: creds, wantErr: "--password-file"},
+		{name: "bad xmpp-tls", args: []string{"--xmpp-tls", "plain", "fin-a"}, env: creds, wantErr: "--xmpp-tls"},
+		{name: "bad output", args: []string{"-o", "yaml", "fin-a"}, env: creds, wantErr: "--output"},
+		{name: "bad color", args: []string{"--color", "sometimes", "fin-a"}, env: creds, wantErr: "--color"},
+		{name: "zero timeout", args: []string{"-t", "0s", "fin-a"}, env: creds, wantErr: "positive"},
+		{name: "bad server", args: []string{"http://fin-a:8082"}, env: creds, wantErr: "HTTPS only"},
+		{name: "ca file without certs", args: []string{"--ca-file", pwFile, "fin-a"}, env: creds, wantErr: "no PEM certificate"},
+		{name: "starttls defaults", args: []string{"--xmpp-tls", "starttls", "-t", "4s", "--presence-timeout", "1500ms", "fin-a", "fin-b:9443"}, env: creds,
+			check: func(t *testing.T, o check.Options, tg []check.Target) {
+				if o.XMPPMode != "starttls" || o.Timeout != 4*time.Second || o.PresenceTimeout != 1500*time.Millisecond {
+					t.Errorf("options = %+v", o)
+				}
+				if len(tg) != 2 || tg[1].HTTPSPort != 9443 {
+					t.Errorf("targets = %+v", tg)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tio := newTestIO(tt.env, tt.stdin)
+			var got *CheckOptions
+			cmd := NewCmdCheck(tio.ios, func(_ context.Context, o *CheckOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(tio.out)
+			cmd.SetErr(tio.errOut)
+			if err := cmd.Execute(); err != nil {
+				t.Fatalf("execute: %v", err)
+			}
+			copts, targets, err := got.resolve()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || exitCode(err) != check.Usage {
+					t.Fatalf("want usage error containing %q, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("resolve: %v", err)
+			}
+			if tt.wantUser != "" && (copts.User != tt.wantUser || copts.Password != tt.wantPass) {
+				t.Errorf("credentials = %q/%q, want %q/%q", copts.User, copts.Password, tt.wantUser, tt.wantPass)
+			}
+			if tt.check != nil {
+				tt.check(t, copts, targets)
+			}
+		})
+	}
+}
+
+func TestMainExitCodes(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		want      int
+		stdoutHas string
+		stderrHas string
+	}{
+		{name: "version", args: []string{"--version"}, want: 0, stdoutHas: "finessectl v9.9.9"},
+		{name: "help", args: []string{"check", "--help"}, want: 0, stdoutHas: "FINESSE_PASSWORD"},
+		{name: "exit codes topic", args: []string{"help", "exit-codes"}, want: 0, stdoutHas: "31  no presence"},
+		{name: "no servers", args: []string{"check"}, want: 64, stderrHas: "at least one SERVER"},
+		{name: "unknown flag", args: []string{"check", "--bogus"}, want: 64, stderrHas: "Run 'finessectl check --help'"},
+		{name: "unknown command", args: []string{"chekc"}, want: 64, stderrHas: "unknown command"},
+		{name: "completion", args: []string{"completion", "bash"}, want: 0, stdoutHas: "__start_finessectl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tio := newTestIO(nil, "")
+			got := Main(context.Background(), tt.args, tio.ios, "v9.9.9")
+			if got != tt.want {
+				t.Fatalf("exit %d, want %d; stderr: %s", got, tt.want, tio.errOut)
+			}
+			if !strings.Contains(tio.out.String(), tt.stdoutHas) || !strings.Contains(tio.errOut.String(), tt.stderrHas) {
+				t.Fatalf("stdout %q / stderr %q lack %q / %q", tio.out, tio.errOut, tt.stdoutHas, tt.stderrHas)
+			}
+		})
+	}
+}
+
+// A run against a refused port goes through the real command path and ends
+// with the contract's code, a report on stdout and nothing on stderr.
+func TestCheckEndToEndRefused(t *testing.T) {
+	tio := newTestIO(nil, "")
+	code := Main(context.Background(), []string{"check", "--connect-only", "-o", "json", "127.0.0.1:1"}, tio.ios, "")
+	if code != int(check.SystemInfoUnreachable) {
+		t.Fatalf("exit %d, want 10; stderr %s", code, tio.errOut)
+	}
+	if !strings.Contains(tio.out.String(), `"exit_code": 10`) || tio.errOut.Len() != 0 {
+		t.Fatalf("stdout %s\nstderr %s", tio.out, tio.errOut)
+	}
+}
+
+func TestPanicBecomesInternalError(t *testing.T) {
+	tio := newTestIO(nil, "")
+	root := &cobra.Command{Use: "finessectl", RunE: func(*cobra.Command, []string) error { panic("boom") }}
+	code := execute(context.Background(), root, nil, tio.ios)
+	if code != int(check.Internal) {
+		t.Fatalf("exit %d, want 70", code)
+	}
+	if !strings.Contains(tio.errOut.String(), "internal error: boom") || strings.Contains(tio.errOut.String(), "goroutine") {
+		t.Fatalf("stderr %q: want a one-line internal error and no stack trace", tio.errOut)
+	}
+}
+
+func TestColorDecision(t *testing.T) {
+	tests := []struct {
+		mode string
+		tty  bool
+		env  map[string]string
+		want bool
+	}{
+		{"auto", true, nil, true},
+		{"auto", false, nil, false},
+		{"auto", true, map[string]string{"NO_COLOR": "1"}, false},
+		{"auto", true, map[string]string{"TERM": "dumb"}, false},
+		{"always", false, map[string]string{"NO_COLOR": "1"}, true},
+		{"never", true, nil, false},
+	}
+	for _, tt := range tests {
+		ios := &IOStreams{OutIsTerminal: tt.tty, Getenv: func(k string) string { return tt.env[k] }}
+		if got := ios.colorEnabled(tt.mode); got != tt.want {
+			t.Errorf("mode %s tty %v env %v: colour %v, want %v", tt.mode, tt.tty, tt.env, got, tt.want)
+		}
+	}
+}
+
+// The README's exit-code table is the published contract; it must say what
+// the code says.
+func TestREADMEListsEveryExitCode(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range check.Scenarios {
+		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(strconv.Itoa(int(s.Code))) + ` \| ` + regexp.QuoteMeta(s.Meaning) + ` \|`)
+		if !row.Match(readme) {
+			t.Errorf("README.md has no row '| %d | %s |'", s.Code, s.Meaning)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/finessectl/finessectl/internal/check"
+)
+
+// Main runs finessectl with args and returns the process exit code. It is
+// the only place that turns errors and panics into exit codes: neither Go's
+// panic status 2 nor cobra's 1 can leak out.
+func Main(ctx context.Context, args []string, ios *IOStreams, version string) int {
+	return execute(ctx, NewRootCmd(ios, resolveVersion(version)), args, ios)
+}
+
+func execute(ctx context.Context, root *cobra.Command, args []string, ios *IOStreams) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(ios.ErrOut, "finessectl: internal error: %v\nThis is a bug; please report it with the command line you ran.\n", r)
+			code = int(check.Internal)
+		}
+	}()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return int(check.OK)
+	}
+	c := exitCode(err)
+	var ee *exitError
+	if silent := errors.As(err, &ee) && ee.Err == nil; !silent {
+		fmt.Fprintf(ios.ErrOut, "finessectl: %v\n", err)
+		if c == check.Usage {
+			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", commandPath(root, args))
+		}
+	}
+	return int(c)
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(ios *IOStreams, version string) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "finessectl",
+		Short: "Health checks for Cisco Finesse servers",
+		Long: `finessectl checks whether Cisco Finesse servers are fully available to agent
+desktops, using the three criteria of Cisco's Finesse developer guide, in order:
+
+  1. the SystemInfo REST object reports status IN_SERVICE;
+  2. an XMPP connection to the Finesse Notification Service succeeds;
+  3. the presence of the 'finesse' XMPP user is AVAILABLE.
+
+Its exit code names the failure scenario (see 'finessectl help exit-codes'),
+so cron jobs, monitoring systems and CI pipelines can act on it directly.`,
+		Version:       version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	root.SetIn(ios.In)
+	root.SetVersionTemplate("finessectl {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{Code: check.Usage, Err: err}
+	})
+	root.AddCommand(NewCmdCheck(ios, nil))
+	root.AddCommand(newExitCodesTopic())
+	return root
+}
+
+func newExitCodesTopic() *cobra.Command {
+	var b strings.Builder
+	b.WriteString("finessectl's exit code names the first failure it met. With several servers,\n")
+	b.WriteString("it is the code of the first server, in the order given, that is not fully\navailable.\n\n")
+	b.WriteString("  code  meaning\n")
+	for _, s := range check.Scenarios {
+		fmt.Fprintf(&b, "  %4d  %s\n", s.Code, s.Meaning)
+		if s.Guide != "" {
+			fmt.Fprintf(&b, "        scenario: %s\n", s.Guide)
+		}
+	}
+	b.WriteString("\nCodes 1 and 2 are never used: a crash is reported as 70, a usage error as 64.")
+	return &cobra.Command{
+		Use:   "exit-codes",
+		Short: "What each exit code means, and the failure scenario behind it",
+		Long:  b.String(),
+	}
+}
+
+// resolveVersion prefers the version stamped at link time, then the module
+// version Go recorded, so 'go install ...@v1.2.3' reports v1.2.3.
+func resolveVersion(stamped string) string {
+	if stamped != "" {
+		return stamped
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func commandPath(root *cobra.Command, args []string) string {
+	if c, _, err := root.Find(args); err == nil && c != nil {
+		return c.CommandPath()
+	}
+	return root.Name()
+}

@@ -1,0 +1,71 @@
+package xmppprobe
+
+import (
+	"io"
+	"strings"
+	"sync"
+)
+
+// limitReader fails once more than max bytes have been read, so a server
+// streaming an endless element cannot make the probe buffer without bound.
+type limitReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		l.exceeded = true
+		return 0, ErrTooMuchData
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// tracer writes the conversation for --trace. It is fed what the probe sends
+// as already-redacted text, and what it receives as raw bytes, which are made
+// printable first.
+type tracer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (t *tracer) line(dir, s string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _ = io.WriteString(t.w, dir+" "+printable(s)+"\n")
+}
+
+// teeReader traces every chunk read from the server.
+type teeReader struct {
+	r io.Reader
+	t *tracer
+}
+
+func (tr teeReader) Read(p []byte) (int, error) {
+	n, err := tr.r.Read(p)
+	if n > 0 {
+		tr.t.line("S:", string(p[:n]))
+	}
+	return n, err
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || r == '\r' {
+			return ' '
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
+}

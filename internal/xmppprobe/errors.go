@@ -1,0 +1,129 @@
+package xmppprobe
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Phase names one step of the session, in the order a probe goes through
+// them. Errors and timings carry it so a slow or failing run can be
+// attributed to the network (connect, tls) or to the server (auth, presence).
+type Phase string
+
+const (
+	PhaseConnect  Phase = "connect"
+	PhaseTLS      Phase = "tls"
+	PhaseStream   Phase = "stream"
+	PhaseStartTLS Phase = "starttls"
+	PhaseAuth     Phase = "auth"
+	PhaseBind     Phase = "bind"
+	PhasePresence Phase = "presence"
+)
+
+// PhaseError says in which phase the session failed. It wraps the cause
+// unflattened, so callers can still match TLS verification errors, network
+// errors and the typed errors below.
+type PhaseError struct {
+	Phase Phase
+	Err   error
+}
+
+func (e *PhaseError) Error() string { return string(e.Phase) + ": " + e.Err.Error() }
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// ErrStreamClosed is returned when the server ends the stream with a bare
+// </stream:stream>, as a Notification Service that is shutting down does.
+var ErrStreamClosed = errors.New("server closed the XMPP stream")
+
+// ErrTooMuchData is returned when the server sends more than Config.MaxBytes:
+// a probe needs a few kilobytes, so anything near the cap is hostile or broken.
+var ErrTooMuchData = errors.New("server sent more data than a probe needs")
+
+// ErrNoStartTLS is returned in STARTTLS mode when the server does not offer
+// <starttls/>; the probe never authenticates over plaintext.
+var ErrNoStartTLS = errors.New("server does not offer STARTTLS; refusing to send credentials in clear text")
+
+// StreamError is a <stream:error> sent by the server.
+type StreamError struct {
+	Condition string
+	Text      string
+}
+
+func (e *StreamError) Error() string { return "stream error: " + conditionText(e.Condition, e.Text) }
+
+// AuthError is a SASL failure, or a server that offers no mechanism the
+// probe can use. It is never retried: Finesse locks an account after five
+// failed sign-ins.
+type AuthError struct {
+	Condition string
+	Text      string
+}
+
+func (e *AuthError) Error() string {
+	return "authentication failed: " + conditionText(e.Condition, e.Text)
+}
+
+// NoPresenceError is returned when no presence of the awaited JID arrived
+// before the deadline. Roster tells what the probe user's roster said about
+// that JID, which is the usual reason for silence.
+type NoPresenceError struct {
+	JID    string
+	Roster RosterState
+}
+
+func (e *NoPresenceError) Error() string {
+	return fmt.Sprintf("no presence from %s before the deadline (%s)", e.JID, e.Roster)
+}
+
+// RosterState describes how the awaited JID appears in the probe's roster.
+type RosterState struct {
+	Received     bool   // the roster result arrived
+	Listed       bool   // the JID is an item of it
+	Subscription string // the item's subscription attribute
+}
+
+func (r RosterState) String() string {
+	switch {
+	case !r.Received:
+		return "the roster was not received"
+	case !r.Listed:
+		return "it is not in the probe user's roster"
+	case r.Subscription != "both" && r.Subscription != "to":
+		return fmt.Sprintf("it is in the probe user's roster with subscription=%q, so its presence is not sent", r.Subscription)
+	default:
+		return fmt.Sprintf("it is in the probe user's roster with subscription=%q", r.Subscription)
+	}
+}
+
+func conditionText(condition, text string) string {
+	condition = sanitize(condition)
+	text = sanitize(text)
+	switch {
+	case condition == "" && text == "":
+		return "no reason given"
+	case text == "":
+		return condition
+	case condition == "":
+		return text
+	}
+	return condition + " (" + text + ")"
+}
+
+// sanitize keeps server-supplied text printable and short, so a hostile server
+// cannot write terminal escapes or megabytes into an operator's console.
+func sanitize(s string) string {
+	const max = 200
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= max {
+			b.WriteString("…")
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,562 @@
+// Package xmppprobe connects to a Cisco Finesse Notification Service as a
+// client and reports how far it got: TCP and TLS, stream negotiation, SASL
+// PLAIN, resource binding, and the presence of a watched user.
+//
+// The probe owns its socket. gosrc.io/xmpp's Client cannot be given a
+// deadline for negotiation, only dials plain TCP (no direct TLS on 5223),
+// waits again on Close after a failure, logs the SASL payload, and flattens
+// TLS errors into strings. So this package dials, sets deadlines from the
+// context and negotiates itself, and uses gosrc.io/xmpp's stanza package for
+// what it does well: decoding stream features, IQs, presences and errors.
+package xmppprobe
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"gosrc.io/xmpp/stanza"
+)
+
+// TLSMode is how the probe secures the stream.
+type TLSMode string
+
+const (
+	// DirectTLS starts TLS with the first byte, as Finesse's port 5223 does.
+	DirectTLS TLSMode = "direct"
+	// StartTLS connects in clear text and upgrades with <starttls/>, as on 5222.
+	StartTLS TLSMode = "starttls"
+)
+
+// DefaultPort is the Finesse port for the mode.
+func (m TLSMode) DefaultPort() int {
+	if m == StartTLS {
+		return 5222
+	}
+	return 5223
+}
+
+// DefaultMaxBytes caps what one session reads from the server.
+const DefaultMaxBytes = 4 << 20
+
+// closeGrace bounds the polite goodbye on Close; the verdict is already known.
+const closeGrace = 250 * time.Millisecond
+
+// Config describes one connection attempt.
+type Config struct {
+	Addr   string      // host:port to dial
+	Domain string      // XMPP domain put in the stream header (SystemInfo's xmppDomain)
+	Mode   TLSMode     // DirectTLS when empty
+	TLS    *tls.Config // ServerName must name the dialed host: Finesse nodes present their own certificate
+	// Trace, when set, receives the conversation with credentials redacted.
+	Trace    io.Writer
+	MaxBytes int64 // DefaultMaxBytes when zero
+}
+
+// Timing is the duration of one phase.
+type Timing struct {
+	Phase    Phase
+	Duration time.Duration
+}
+
+// Session is an open, negotiated XMPP stream. It is used by one goroutine.
+type Session struct {
+	cfg      Config
+	raw      net.Conn // the TCP connection; deadlines are set on it
+	conn     net.Conn // raw, or the TLS connection over it
+	limit    *limitReader
+	reader   *bufio.Reader
+	dec      *xml.Decoder
+	trace    *tracer
+	features stanza.StreamFeatures
+	timings  []Timing
+	jid      string
+}
+
+// Dial connects, secures the connection and opens the stream, returning a
+// session ready to Login. Every step ends by ctx's deadline.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	if cfg.Mode == "" {
+		cfg.Mode = DirectTLS
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	s := &Session{cfg: cfg}
+	if cfg.Trace != nil {
+		s.trace = &tracer{w: cfg.Trace}
+	}
+	s.limit = &limitReader{left: cfg.MaxBytes}
+
+	start := time.Now()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, &PhaseError{Phase: PhaseConnect, Err: err}
+	}
+	s.raw, s.conn = raw, raw
+	s.record(PhaseConnect, start)
+
+	release := s.watch(ctx)
+	defer release()
+	if err := s.negotiate(ctx); err != nil {
+		_ = s.raw.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) negotiate(ctx context.Context) error {
+	if s.cfg.Mode == DirectTLS {
+		start := time.Now()
+		if err := s.handshake(ctx); err != nil {
+			return s.fail(ctx, PhaseTLS, err)
+		}
+		s.record(PhaseTLS, start)
+	}
+
+	start := time.Now()
+	if err := s.openStream(); err != nil {
+		return s.fail(ctx, PhaseStream, err)
+	}
+	s.record(PhaseStream, start)
+
+	if s.cfg.Mode == StartTLS {
+		start := time.Now()
+		if err := s.startTLS(ctx); err != nil {
+			return s.fail(ctx, PhaseStartTLS, err)
+		}
+		s.record(PhaseStartTLS, start)
+	}
+	return nil
+}
+
+func (s *Session) startTLS(ctx context.Context) error {
+	if s.features.StartTLS.XMLName.Local == "" {
+		return ErrNoStartTLS
+	}
+	if err := s.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", ""); err != nil {
+		return err
+	}
+	se, err := s.nextStart()
+	if err != nil {
+		return err
+	}
+	if se.Name.Space != "urn:ietf:params:xml:ns:xmpp-tls" || se.Name.Local != "proceed" {
+		return fmt.Errorf("expected <proceed/> after <starttls/>, got <%s>", sanitize(se.Name.Local))
+	}
+	if err := s.handshake(ctx); err != nil {
+		return err
+	}
+	return s.openStream()
+}
+
+// handshake wraps the TCP connection in TLS. It keeps the crypto/tls error
+// as it is, so certificate problems stay distinguishable from network ones.
+func (s *Session) handshake(ctx context.Context) error {
+	cfg := s.cfg.TLS.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	// XEP-0368 names this ALPN protocol; servers that do not know ALPN ignore it.
+	cfg.NextProtos = []string{"xmpp-client"}
+	conn := tls.Client(s.raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	s.conn = conn
+	return nil
+}
+
+// openStream sends a stream header and reads the server's header and features.
+func (s *Session) openStream() error {
+	var domain strings.Builder
+	_ = xml.EscapeText(&domain, []byte(s.cfg.Domain))
+	header := "<?xml version='1.0'?><stream:stream to='" + domain.String() +
+		"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+	if err := s.send(header, ""); err != nil {
+		return err
+	}
+	s.limit.r = s.conn
+	var r io.Reader = s.limit
+	if s.trace != nil {
+		r = teeReader{r: r, t: s.trace}
+	}
+	s.reader = bufio.NewReader(r)
+	s.dec = xml.NewDecoder(s.reader)
+	if _, err := stanza.InitStream(s.dec); err != nil {
+		return s.readErr(err)
+	}
+	p, err := s.next()
+	if err != nil {
+		return err
+	}
+	f, ok := p.(stanza.StreamFeatures)
+	if !ok {
+		return fmt.Errorf("expected <stream:features>, got <%s>", sanitize(p.Name()))
+	}
+	s.features = f
+	return nil
+}
+
+// Mechanisms lists the SASL mechanisms the server offered.
+func (s *Session) Mechanisms() []string { return s.features.Mechanisms.Mechanism }
+
+// Login authenticates with SASL PLAIN, binds resource, sends initial presence
+// with priority 0 (the Finesse guide asks for a non-negative priority) and
+// asks for the roster. It never retries: five failures lock a Finesse account.
+func (s *Session) Login(ctx context.Context, user, password, resource string) error {
+	release := s.watch(ctx)
+	defer release()
+
+	start := time.Now()
+	if err := s.auth(user, password); err != nil {
+		return s.fail(ctx, PhaseAuth, err)
+	}
+	if err := s.openStream(); err != nil {
+		return s.fail(ctx, PhaseAuth, err)
+	}
+	s.record(PhaseAuth, start)
+
+	start = time.Now()
+	if err := s.bind(resource); err != nil {
+		return s.fail(ctx, PhaseBind, err)
+	}
+	// Roster first, then presence, as RFC 6121 recommends; the answers are
+	// read by AwaitPresence.
+	err := s.send("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>"+
+		"<presence><priority>0</priority></presence>", "")
+	if err != nil {
+		return s.fail(ctx, PhaseBind, err)
+	}
+	s.record(PhaseBind, start)
+	return nil
+}
+
+func (s *Session) auth(user, password string) error {
+	offered := false
+	for _, m := range s.features.Mechanisms.Mechanism {
+		if strings.EqualFold(m, "PLAIN") {
+			offered = true
+		}
+	}
+	if !offered {
+		return &AuthError{Condition: "no usable mechanism",
+			Text: fmt.Sprintf("the probe uses SASL PLAIN, the server offers %v", s.features.Mechanisms.Mechanism)}
+	}
+	payload := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
+	err := s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+payload+"</auth>",
+		"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>[redacted]</auth>")
+	if err != nil {
+		return err
+	}
+	se, err := s.nextStart()
+	if err != nil {
+		return err
+	}
+	switch {
+	case se.Name.Space == "urn:ietf:params:xml:ns:xmpp-sasl" && se.Name.Local == "success":
+		return s.readErr(s.dec.Skip())
+	case se.Name.Space == "urn:ietf:params:xml:ns:xmpp-sasl" && se.Name.Local == "failure":
+		var f struct {
+			Conditions []struct{ XMLName xml.Name } `xml:",any"`
+			Text       string                       `xml:"text"`
+		}
+		if err := s.dec.DecodeElement(&f, &se); err != nil {
+			return s.readErr(err)
+		}
+		ae := &AuthError{Text: f.Text}
+		for _, c := range f.Conditions {
+			if c.XMLName.Local != "text" {
+				ae.Condition = c.XMLName.Local
+			}
+		}
+		return ae
+	case se.Name.Space == stanza.NSStream && se.Name.Local == "error":
+		return s.streamError(se)
+	}
+	return fmt.Errorf("expected SASL <success/> or <failure/>, got <%s>", sanitize(se.Name.Local))
+}
+
+func (s *Session) bind(resource string) error {
+	var res strings.Builder
+	_ = xml.EscapeText(&res, []byte(resource))
+	err := s.send("<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>"+
+		res.String()+"</resource></bind></iq>", "")
+	if err != nil {
+		return err
+	}
+	iq, err := s.nextIQ("bind-1")
+	if err != nil {
+		return err
+	}
+	b, ok := iq.Payload.(*stanza.Bind)
+	if iq.Type != stanza.IQTypeResult || !ok {
+		return fmt.Errorf("resource binding refused: %s", iqErrorText(iq))
+	}
+	s.jid = b.Jid
+	// RFC 3921 servers (old Openfire among them) require a session IQ; RFC 6121
+	// ones mark it optional or omit it.
+	if s.features.Session.IsOptional() {
+		return nil
+	}
+	if err := s.send("<iq type='set' id='session-1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>", ""); err != nil {
+		return err
+	}
+	iq, err = s.nextIQ("session-1")
+	if err != nil {
+		return err
+	}
+	if iq.Type != stanza.IQTypeResult {
+		return fmt.Errorf("session establishment refused: %s", iqErrorText(iq))
+	}
+	return nil
+}
+
+// JID is the full JID the server bound, empty before Login.
+func (s *Session) JID() string { return s.jid }
+
+// Presence is the availability of the awaited user.
+type Presence struct {
+	Available bool
+	Show      string // away, dnd ... when available but not plainly so
+	Status    string // free text the user set, sanitized
+}
+
+// AwaitPresence waits until a presence stanza from jid's bare JID arrives, or
+// ctx ends (NoPresenceError). Presence of other users, messages and pubsub
+// events are read past; pings and roster pushes are answered so the server
+// keeps the stream. A stream that ends meanwhile is reported as an error.
+func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, error) {
+	release := s.watch(ctx)
+	defer release()
+	start := time.Now()
+	defer s.record(PhasePresence, start)
+
+	want := bareJID(jid)
+	roster := RosterState{}
+	for {
+		p, err := s.next()
+		if err != nil {
+			if expired(ctx) && !s.limit.exceeded {
+				return Presence{}, &PhaseError{Phase: PhasePresence, Err: &NoPresenceError{JID: want, Roster: roster}}
+			}
+			return Presence{}, &PhaseError{Phase: PhasePresence, Err: err}
+		}
+		switch v := p.(type) {
+		case stanza.Presence:
+			if bareJID(v.From) != want {
+				continue
+			}
+			switch v.Type {
+			case "":
+				return Presence{Available: true, Show: sanitize(string(v.Show)), Status: sanitize(v.Status)}, nil
+			case stanza.PresenceTypeUnavailable:
+				return Presence{Available: false, Status: sanitize(v.Status)}, nil
+			}
+		case *stanza.IQ:
+			if v.Id == "roster-1" && v.Type == stanza.IQTypeResult {
+				roster = rosterState(v, want)
+				continue
+			}
+			if err := s.answerIQ(v); err != nil {
+				return Presence{}, &PhaseError{Phase: PhasePresence, Err: err}
+			}
+		}
+	}
+}
+
+// Close ends the stream without waiting for the server to agree: the probe
+// has its answer, and a dead server must not delay the verdict.
+func (s *Session) Close() error {
+	_ = s.raw.SetDeadline(time.Now().Add(closeGrace))
+	_ = s.send("</stream:stream>", "")
+	return s.conn.Close()
+}
+
+// Timings returns how long each completed phase took.
+func (s *Session) Timings() []Timing { return append([]Timing(nil), s.timings...) }
+
+func (s *Session) answerIQ(iq *stanza.IQ) error {
+	if iq.Type != stanza.IQTypeGet && iq.Type != stanza.IQTypeSet {
+		return nil
+	}
+	id := xmlAttr(iq.Id)
+	to := xmlAttr(iq.From)
+	_, isRosterPush := iq.Payload.(*stanza.RosterItems)
+	if isRosterPush || (iq.Any != nil && iq.Any.XMLName.Space == "urn:xmpp:ping") {
+		return s.send("<iq type='result' id='"+id+"' to='"+to+"'/>", "")
+	}
+	return s.send("<iq type='error' id='"+id+"' to='"+to+"'><error type='cancel'>"+
+		"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", "")
+}
+
+// next reads the next top-level element and turns stream errors and stream
+// ends into errors, since no caller can continue after them.
+func (s *Session) next() (stanza.Packet, error) {
+	p, err := stanza.NextPacket(s.dec)
+	if err != nil {
+		return nil, s.readErr(err)
+	}
+	switch v := p.(type) {
+	case stanza.StreamError:
+		return nil, &StreamError{Condition: v.Error.Local, Text: v.Text}
+	case stanza.StreamClosePacket:
+		return nil, ErrStreamClosed
+	}
+	return p, nil
+}
+
+// nextStart reads the next top-level start element for the few replies the
+// stanza package does not decode (<proceed/>, SASL with its condition).
+func (s *Session) nextStart() (xml.StartElement, error) {
+	for {
+		t, err := s.dec.Token()
+		if err != nil {
+			return xml.StartElement{}, s.readErr(err)
+		}
+		switch v := t.(type) {
+		case xml.StartElement:
+			return v, nil
+		case xml.EndElement:
+			if v.Name.Space == stanza.NSStream && v.Name.Local == "stream" {
+				return xml.StartElement{}, ErrStreamClosed
+			}
+		}
+	}
+}
+
+func (s *Session) nextIQ(id string) (*stanza.IQ, error) {
+	for {
+		p, err := s.next()
+		if err != nil {
+			return nil, err
+		}
+		if iq, ok := p.(*stanza.IQ); ok && iq.Id == id {
+			return iq, nil
+		}
+	}
+}
+
+func (s *Session) streamError(se xml.StartElement) error {
+	var e stanza.StreamError
+	if err := s.dec.DecodeElement(&e, &se); err != nil {
+		return s.readErr(err)
+	}
+	return &StreamError{Condition: e.Error.Local, Text: e.Text}
+}
+
+// send writes data; shown replaces it in the trace when it holds a secret.
+func (s *Session) send(data, shown string) error {
+	if shown == "" {
+		shown = data
+	}
+	s.trace.line("C:", shown)
+	_, err := io.WriteString(s.conn, data)
+	return err
+}
+
+// readErr names the real cause of a failed read: the byte cap, or the end of
+// the connection, which the stanza package reports only as text.
+func (s *Session) readErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case s.limit.exceeded:
+		return ErrTooMuchData
+	case errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection closed"):
+		return fmt.Errorf("server closed the connection: %w", io.EOF)
+	}
+	return err
+}
+
+// watch applies ctx's deadline to the socket and cuts it short if ctx is
+// cancelled early, so no read or write outlives the caller's deadline.
+func (s *Session) watch(ctx context.Context) (release func()) {
+	deadline, _ := ctx.Deadline()
+	_ = s.raw.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = s.raw.SetDeadline(time.Unix(1, 0)) })
+	return func() { stop() }
+}
+
+// fail wraps err with its phase; when ctx ended, the deadline is the cause
+// worth reporting, not the "i/o timeout" it produced.
+func (s *Session) fail(ctx context.Context, phase Phase, err error) error {
+	if expired(ctx) && !isTLSVerification(err) && !s.limit.exceeded {
+		err = fmt.Errorf("no answer before the deadline: %w", context.DeadlineExceeded)
+	}
+	return &PhaseError{Phase: phase, Err: err}
+}
+
+// expired reports whether ctx has ended. The socket deadline is ctx's own, so
+// a read can time out a moment before ctx notices; the clock decides then.
+func expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
+}
+
+func (s *Session) record(p Phase, start time.Time) {
+	s.timings = append(s.timings, Timing{Phase: p, Duration: time.Since(start)})
+}
+
+func isTLSVerification(err error) bool {
+	var v *tls.CertificateVerificationError
+	return errors.As(err, &v)
+}
+
+func rosterState(iq *stanza.IQ, want string) RosterState {
+	st := RosterState{Received: true}
+	items, ok := iq.Payload.(*stanza.RosterItems)
+	if !ok {
+		return st
+	}
+	for _, it := range items.Items {
+		if bareJID(it.Jid) == want {
+			st.Listed, st.Subscription = true, sanitize(it.Subscription)
+		}
+	}
+	return st
+}
+
+func iqErrorText(iq *stanza.IQ) string {
+	if iq.Error == nil {
+		return "unexpected reply of type " + sanitize(string(iq.Type))
+	}
+	return conditionText(iq.Error.Reason, iq.Error.Text)
+}
+
+// bareJID drops the resource and folds case, which is how Openfire and
+// Prosody compare the localpart and domain of ASCII JIDs.
+func bareJID(jid string) string {
+	if i := strings.IndexByte(jid, '/'); i >= 0 {
+		jid = jid[:i]
+	}
+	return strings.ToLower(jid)
+}
+
+func xmlAttr(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// NewResource returns a resource unique to this run. A fixed resource would
+// replace (and so disconnect) another session of the same user.
+func NewResource() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "finessectl-" + hex.EncodeToString(b)
+}
