@@ -1,0 +1,211 @@
+// Package systeminfo fetches and parses Finesse's SystemInfo object, the
+// first of the guide's availability criteria: "The status of the server must
+// be IN_SERVICE".
+//
+// The parser accepts every known schema (12.5(1), 12.6(x)/15.0 and the
+// minimal documentation sample): every element is optional, unknown elements
+// are ignored and element names are matched without regard to case, because
+// Cisco's own documents disagree (currentTimestamp and currentTimeStamp,
+// SystemInfo and systemInfo).
+package systeminfo
+
+import (
+	"encoding/xml"
+	"strings"
+)
+
+// Status values documented by Cisco. Anything else (PARTIAL_SERVICE has been
+// seen in the documentation of other APIs) is simply "not IN_SERVICE".
+const (
+	StatusInService    = "IN_SERVICE"
+	StatusOutOfService = "OUT_OF_SERVICE"
+)
+
+// Path is where Finesse serves SystemInfo, on every version.
+const Path = "/finesse/api/SystemInfo"
+
+// DefaultMaxBodyBytes caps the body Fetch reads. A real SystemInfo is about
+// 2 KiB; anything near this size is not one.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Node is a Finesse server of the cluster as SystemInfo lists it. Behind the
+// 12.6 VPN-less reverse proxy Host is what clients should dial, not
+// necessarily the server's own name. 12.5(1) sends only Host.
+type Node struct {
+	Host           string `json:"host"`
+	HTTPSPort      string `json:"https_port,omitempty"`
+	XMPPPort       string `json:"xmpp_port,omitempty"`
+	XMPPSecurePort string `json:"xmpp_secure_port,omitempty"`
+}
+
+// CTIServer is one entry of <ctiServers> (12.6(1) and later).
+type CTIServer struct {
+	Host              string `json:"host"`
+	ConnectedDuration string `json:"connected_duration"`
+	Active            string `json:"active"`
+}
+
+// Info is a parsed SystemInfo. Every field is optional and holds the server's
+// text with surrounding whitespace trimmed; nothing is converted, so that a
+// value this package does not understand still reaches the user intact. The
+// strings are not sanitized: pass them through Sanitize before printing.
+type Info struct {
+	Status                      string      `json:"status,omitempty"`
+	StatusReason                string      `json:"status_reason,omitempty"`
+	DeploymentType              string      `json:"deployment_type,omitempty"`
+	XMPPDomain                  string      `json:"xmpp_domain,omitempty"`
+	XMPPPubSubDomain            string      `json:"xmpp_pubsub_domain,omitempty"`
+	LastCTIHeartbeatStatus      string      `json:"last_cti_heartbeat_status,omitempty"`
+	LastSuccessCTIHeartbeatTime string      `json:"last_success_cti_heartbeat_time,omitempty"`
+	CTIVersion                  string      `json:"cti_version,omitempty"`
+	CTIHeartbeatInterval        string      `json:"cti_heartbeat_interval,omitempty"`
+	CurrentTimestamp            string      `json:"current_timestamp,omitempty"`
+	SystemAuthMode              string      `json:"system_auth_mode,omitempty"`
+	TimezoneOffset              string      `json:"timezone_offset,omitempty"`
+	PeripheralID                string      `json:"peripheral_id,omitempty"`
+	License                     string      `json:"license,omitempty"`
+	URI                         string      `json:"uri,omitempty"`
+	CTIMMode                    string      `json:"cti_mmode,omitempty"`
+	CTITimeInMMode              string      `json:"cti_time_in_mmode,omitempty"`
+	FinesseMMode                string      `json:"finesse_mmode,omitempty"`
+	FinesseTimeInMMode          string      `json:"finesse_time_in_mmode,omitempty"`
+	PrimaryNode                 *Node       `json:"primary_node,omitempty"`
+	SecondaryNode               *Node       `json:"secondary_node,omitempty"`
+	CTIServers                  []CTIServer `json:"cti_servers,omitempty"`
+}
+
+// InService reports whether the status is exactly IN_SERVICE, the only value
+// the guide counts as available.
+func (i *Info) InService() bool {
+	return i != nil && i.Status == StatusInService
+}
+
+// field maps a lower-cased element name to the string it fills.
+func (i *Info) field(name string) *string {
+	switch name {
+	case "status":
+		return &i.Status
+	case "statusreason":
+		return &i.StatusReason
+	case "deploymenttype":
+		return &i.DeploymentType
+	case "xmppdomain":
+		return &i.XMPPDomain
+	case "xmpppubsubdomain":
+		return &i.XMPPPubSubDomain
+	case "lastctiheartbeatstatus":
+		return &i.LastCTIHeartbeatStatus
+	case "lastsuccessctiheartbeattime":
+		return &i.LastSuccessCTIHeartbeatTime
+	case "ctiversion":
+		return &i.CTIVersion
+	case "ctiheartbeatinterval":
+		return &i.CTIHeartbeatInterval
+	case "currenttimestamp":
+		return &i.CurrentTimestamp
+	case "systemauthmode":
+		return &i.SystemAuthMode
+	case "timezoneoffset":
+		return &i.TimezoneOffset
+	case "peripheralid":
+		return &i.PeripheralID
+	case "license":
+		return &i.License
+	case "uri":
+		return &i.URI
+	case "ctimmode":
+		return &i.CTIMMode
+	case "ctitimeinmmode":
+		return &i.CTITimeInMMode
+	case "finessemmode":
+		return &i.FinesseMMode
+	case "finessetimeinmmode":
+		return &i.FinesseTimeInMMode
+	}
+	return nil
+}
+
+// Parse parses a SystemInfo document. The root element is SystemInfo (or
+// systemInfo, as pubsub notifications may spell it). A document without
+// <status> parses fine with Status == ""; deciding what that means is the
+// caller's business. Anything that is not such a document, including a
+// truncated one, gives an error wrapping ErrUnusable.
+func Parse(data []byte) (*Info, error) {
+	info, err := parse(data)
+	if err != nil {
+		return nil, unusable(err)
+	}
+	return info, nil
+}
+
+func parse(data []byte) (*Info, error) {
+	d, root, err := openRoot(data)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(root.Name.Local, "SystemInfo") {
+		return nil, wrongRoot(root, "SystemInfo")
+	}
+	info := &Info{}
+	err = eachChild(d, func(name string) error {
+		switch name {
+		case "primarynode":
+			n, err := parseNode(d)
+			info.PrimaryNode = n
+			return err
+		case "secondarynode":
+			n, err := parseNode(d)
+			info.SecondaryNode = n
+			return err
+		case "ctiservers":
+			return eachChild(d, func(name string) error {
+				if name != "ctiserver" {
+					return skip(d)
+				}
+				var s CTIServer
+				err := eachChild(d, func(name string) error {
+					switch name {
+					case "host":
+						return textInto(d, &s.Host)
+					case "connectedduration":
+						return textInto(d, &s.ConnectedDuration)
+					case "active":
+						return textInto(d, &s.Active)
+					}
+					return skip(d)
+				})
+				info.CTIServers = append(info.CTIServers, s)
+				return err
+			})
+		}
+		if p := info.field(name); p != nil {
+			return textInto(d, p)
+		}
+		return skip(d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := expectEnd(d); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func parseNode(d *xml.Decoder) (*Node, error) {
+	n := &Node{}
+	err := eachChild(d, func(name string) error {
+		switch name {
+		case "host":
+			return textInto(d, &n.Host)
+		case "httpsport":
+			return textInto(d, &n.HTTPSPort)
+		case "xmppport":
+			return textInto(d, &n.XMPPPort)
+		case "xmppsecureport":
+			return textInto(d, &n.XMPPSecurePort)
+		}
+		return skip(d)
+	})
+	return n, err
+}
