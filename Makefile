@@ -1,4 +1,5 @@
-# finessectl: `make test` runs the unit tests, `make integration` the tests
+# finessectl: `make demo` shows the product against its built-in simulator,
+# `make test` runs the unit and end-to-end tests, `make integration` the tests
 # against a real Prosody (installed by scripts/prosody/install.sh when missing).
 
 GO          ?= go
@@ -8,12 +9,16 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS       := $(CURDIR)/bin/tools
 
-.PHONY: all build test unit lint integration bench fuzz clean
+.PHONY: all build demo test unit lint integration bench fuzz clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/finessectl
+
+## demo: check a simulated Finesse node through every failure scenario
+demo:
+	$(GO) run ./cmd/finessectl demo
 
 ## test: lint, then every unit and end-to-end test that needs no external server
 test: lint unit

@@ -68,6 +68,8 @@ so cron jobs, monitoring systems and CI pipelines can act on it directly.`,
 		return &exitError{Code: check.Usage, Err: err}
 	})
 	root.AddCommand(NewCmdCheck(ios, nil))
+	root.AddCommand(NewCmdSimulate(ios, nil))
+	root.AddCommand(NewCmdDemo(ios, nil))
 	root.AddCommand(newExitCodesTopic())
 	return root
 }

@@ -1,6 +1,7 @@
 package xmppprobe
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -8,10 +9,13 @@ import (
 
 // limitReader fails once more than max bytes have been read, so a server
 // streaming an endless element cannot make the probe buffer without bound.
+// It also notes when the server ended the connection: the XML decoder turns
+// that into a syntax error, and the stanza package into plain text.
 type limitReader struct {
 	r        io.Reader
 	left     int64
 	exceeded bool
+	eof      bool
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -24,6 +28,9 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
+	if errors.Is(err, io.EOF) {
+		l.eof = true
+	}
 	return n, err
 }
 

@@ -467,15 +467,15 @@ func (s *Session) send(data, shown string) error {
 }
 
 // readErr names the real cause of a failed read: the byte cap, or the end of
-// the connection, which the stanza package reports only as text.
+// the connection, which reaches here as an XML syntax error.
 func (s *Session) readErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case s.limit.exceeded:
 		return ErrTooMuchData
-	case errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection closed"):
-		return fmt.Errorf("server closed the connection: %w", io.EOF)
+	case s.limit.eof || errors.Is(err, io.EOF):
+		return fmt.Errorf("server closed the connection without ending the stream: %w", io.EOF)
 	}
 	return err
 }

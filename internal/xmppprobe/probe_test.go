@@ -211,6 +211,16 @@ func TestPresenceOutcomes(t *testing.T) {
 			wantErr: ErrStreamClosed.Error(),
 		},
 		{
+			name:    "connection dropped mid-stanza",
+			after:   func(p *peer) { p.send("<message from='x'><body>cut"); p.conn.Close() },
+			wantErr: "server closed the connection",
+		},
+		{
+			name:    "connection dropped between stanzas",
+			after:   func(p *peer) { p.conn.Close() },
+			wantErr: "server closed the connection",
+		},
+		{
 			name: "stream error while waiting",
 			after: func(p *peer) {
 				p.send("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/output"
+	"github.com/finessectl/finessectl/internal/simulator"
+	"github.com/finessectl/finessectl/internal/xmppprobe"
+)
+
+// DemoOptions configure 'finessectl demo'.
+type DemoOptions struct {
+	IO      *IOStreams
+	Timeout time.Duration
+	Color   string
+}
+
+// expectedCodes is what a correct checker concludes in each scenario; the
+// demo fails if finessectl says anything else.
+var expectedCodes = map[simulator.Scenario]check.Code{
+	simulator.Healthy:             check.OK,
+	simulator.OutOfService:        check.NotInService,
+	simulator.WebappDown:          check.NotInService,
+	simulator.TomcatDown:          check.SystemInfoUnreachable,
+	simulator.NotificationDown:    check.XMPPConnectionFailed,
+	simulator.NetworkLoss:         check.SystemInfoUnreachable,
+	simulator.AuthReject:          check.XMPPAuthFailed,
+	simulator.FinesseDisconnected: check.FinesseUnavailable,
+}
+
+// NewCmdDemo builds 'finessectl demo'.
+func NewCmdDemo(ios *IOStreams, runF func(context.Context, *DemoOptions) error) *cobra.Command {
+	opts := &DemoOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Check a built-in simulated Finesse node through every failure scenario",
+		Long: `Start a simulated Finesse node on 127.0.0.1 (see 'finessectl simulate'), check
+it while healthy and show the full report, then switch it through every failure
+scenario and check it again with both XMPP modes, printing each verdict and its
+exit code next to the code a correct checker must give.
+
+Needs no Finesse, no account and no network: everything runs in this process
+on loopback ports chosen at random. Exits 0 when every verdict is as expected.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDemo(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().DurationVarP(&opts.Timeout, "timeout", "t", time.Second, "deadline per check; the network-loss scenario always uses all of it")
+	cmd.Flags().StringVar(&opts.Color, "color", "auto", "colour: auto, always or never")
+	return cmd
+}
+
+func runDemo(ctx context.Context, opts *DemoOptions) error {
+	if opts.Timeout <= 0 {
+		return usageError("--timeout must be a positive duration")
+	}
+	start := time.Now()
+	password := simulator.DefaultProbePassword
+	cl, err := simulator.Start(simulator.Config{Nodes: 1, Users: map[string]string{simulator.DefaultProbeUser: password}})
+	if err != nil {
+		return &exitError{Code: check.Internal, Err: fmt.Errorf("start the simulator: %w", err)}
+	}
+	defer cl.Close()
+	node := cl.Nodes[0]
+	target, err := check.ParseTarget(node.HTTPSAddr())
+	if err != nil {
+		return &exitError{Code: check.Internal, Err: err}
+	}
+	w := opts.IO.Out
+	colour := opts.IO.colorEnabled(opts.Color)
+	fmt.Fprintf(w, "A simulated Finesse node %s: HTTPS %s, XMPP %s (direct TLS) and %s (STARTTLS).\n\n",
+		node.Host, node.HTTPSAddr(), node.DirectTLSAddr(), node.StartTLSAddr())
+
+	checkOnce := func(mode xmppprobe.TLSMode) check.Result {
+		_, xmppPort, xmppSecurePort := node.Ports()
+		port := xmppSecurePort
+		if mode == xmppprobe.StartTLS {
+			port = xmppPort
+		}
+		return check.Run(ctx, []check.Target{target}, check.Options{
+			Timeout: opts.Timeout, PresenceTimeout: opts.Timeout, XMPPMode: mode, XMPPPort: port,
+			TLS: &tls.Config{RootCAs: cl.CA.Pool()}, User: simulator.DefaultProbeUser, Password: password,
+		})
+	}
+
+	fmt.Fprintf(w, "$ finessectl check %s    # healthy\n", target.Name)
+	if err := output.Text(w, checkOnce(xmppprobe.DirectTLS), output.TextOptions{Color: colour}); err != nil {
+		return &exitError{Code: check.Internal, Err: err}
+	}
+
+	fmt.Fprintf(w, "\nEvery scenario, checked with direct TLS and with STARTTLS:\n\n")
+	fmt.Fprintf(w, "  %-21s %6s %7s %9s  %s\n", "scenario", "expect", "direct", "starttls", "verdict")
+	failures := 0
+	for _, b := range simulator.Behaviours {
+		if err := node.SetScenario(b.Scenario); err != nil {
+			return &exitError{Code: check.Internal, Err: err}
+		}
+		want := expectedCodes[b.Scenario]
+		direct, starttls := checkOnce(xmppprobe.DirectTLS), checkOnce(xmppprobe.StartTLS)
+		ok := direct.ExitCode() == want && starttls.ExitCode() == want
+		mark := "✔"
+		if !ok {
+			mark = "✘"
+			failures++
+		}
+		fmt.Fprintf(w, "  %-21s %6d %7d %9d  %s %s\n", b.Scenario, want, direct.ExitCode(), starttls.ExitCode(), mark, verdict(direct))
+	}
+	fmt.Fprintln(w)
+	if failures > 0 {
+		return &exitError{Code: check.Internal, Err: fmt.Errorf("%d scenario(s) gave an unexpected exit code", failures)}
+	}
+	fmt.Fprintf(w, "All %d scenarios gave the expected exit code in both XMPP modes (%s).\n", len(simulator.Behaviours), output.Duration(time.Since(start)))
+	fmt.Fprintln(w, "Try it against a node of your own: 'finessectl simulate', then the command it prints.")
+	return nil
+}
+
+// verdict names the failing criterion and the guide's scenario behind it.
+func verdict(r check.Result) string {
+	f := r.Servers[0].Failure
+	if f == nil {
+		return "fully available"
+	}
+	return fmt.Sprintf("%s failed: %s", f.Criterion, f.Scenario().Guide)
+}

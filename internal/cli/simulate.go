@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/simulator"
+)
+
+// SimulateOptions configure 'finessectl simulate'.
+type SimulateOptions struct {
+	IO *IOStreams
+
+	Listen         string
+	HTTPSPort      int
+	XMPPPort       int
+	XMPPSecurePort int
+	Nodes          int
+	Scenario       string
+	Timeline       string
+	Latency        time.Duration
+	User           string
+	CertFile       string
+	KeyFile        string
+	WriteCA        string
+	Control        string
+}
+
+const simulateLong = `Run simulated Cisco Finesse nodes on this machine, to try finessectl or to test
+a monitoring setup against outages that are not happening. Each node serves, on
+an address of its own (127.0.0.1, 127.0.0.2 ...):
+
+  HTTPS      /finesse/api/SystemInfo (12.6 schema; 503 SERVER_OUT_OF_SERVICE
+             when out of service) on --https-port
+  XMPP       a Notification Service with SASL PLAIN, resource binding, roster,
+             the 'finesse' user's presence, XEP-0199 ping and pubsub
+             SystemInfo notifications in Finesse's envelope, on
+             --xmpp-secure-port (direct TLS) and --xmpp-port (STARTTLS)
+
+Scenarios (--scenario at start, a --timeline, or the control API):
+` + "%s" + `
+Two nodes (--nodes 2) form a primary/secondary pair that name each other in
+SystemInfo. A CA is made at start and a certificate issued for every node
+name and address; --write-ca saves the CA for clients (otherwise it is written
+to a temporary file, removed at exit). The probe user is --user, with the
+password from FINESSE_PASSWORD, or a fixed simulator-only password.
+
+Control API (loopback only): GET /scenario lists the nodes; POST
+/scenario?name=NAME[&node=N] switches all nodes or node N.
+
+The exact 'finessectl check' command for the nodes is printed at start. Stop
+with Ctrl-C (SIGINT) or SIGTERM.`
+
+const simulateExample = `  # One node on Finesse's own ports, then check it from another terminal
+  finessectl simulate --write-ca /tmp/sim-ca.pem
+
+  # A pair whose primary loses Tomcat after 5 s and recovers after 20 s
+  finessectl simulate --nodes 2 --timeline '0:tomcat-down@5s,0:healthy@20s'
+
+  # Switch scenario at runtime
+  curl -X POST 'http://127.0.0.1:PORT/scenario?name=notification-down'`
+
+// NewCmdSimulate builds 'finessectl simulate'.
+func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions) error) *cobra.Command {
+	opts := &SimulateOptions{IO: ios}
+	var list strings.Builder
+	for _, b := range simulator.Behaviours {
+		fmt.Fprintf(&list, "  %-21s %s\n", b.Scenario, b.Description)
+	}
+	cmd := &cobra.Command{
+		Use:     "simulate [flags]",
+		Short:   "Run simulated Finesse nodes with every failure scenario on demand",
+		Long:    fmt.Sprintf(simulateLong, list.String()),
+		Example: simulateExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runSimulate(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&opts.Listen, "listen", "127.0.0.1", "IPv4 address of the first node; node i listens on the address i above it")
+	f.IntVar(&opts.HTTPSPort, "https-port", simulator.DefaultHTTPSPort, "HTTPS port of every node (0 picks a free one)")
+	f.IntVar(&opts.XMPPSecurePort, "xmpp-secure-port", simulator.DefaultXMPPSecurePort, "direct TLS XMPP port (0 picks a free one)")
+	f.IntVar(&opts.XMPPPort, "xmpp-port", simulator.DefaultXMPPPort, "STARTTLS XMPP port (0 picks a free one)")
+	f.IntVar(&opts.Nodes, "nodes", 1, "number of nodes; nodes 0 and 1 form a primary/secondary pair")
+	f.StringVar(&opts.Scenario, "scenario", string(simulator.Healthy), "scenario at start")
+	f.StringVar(&opts.Timeline, "timeline", "", "scripted scenario changes: [NODE:]SCENARIO@OFFSET,...")
+	f.DurationVar(&opts.Latency, "latency", 0, "delay every write the nodes make, to model a WAN")
+	f.StringVar(&opts.User, "user", simulator.DefaultProbeUser, "probe user the XMPP service accepts")
+	f.StringVar(&opts.CertFile, "cert", "", "serve this PEM certificate instead of generating one (with --key)")
+	f.StringVar(&opts.KeyFile, "key", "", "PEM private key for --cert")
+	f.StringVar(&opts.WriteCA, "write-ca", "", "write the generated CA certificate to `FILE` for clients to trust")
+	f.StringVar(&opts.Control, "control", "127.0.0.1:0", "address of the control API (loopback)")
+	_ = cmd.RegisterFlagCompletionFunc("scenario", fixedCompletion(simulator.Names()...))
+	return cmd
+}
+
+func runSimulate(ctx context.Context, opts *SimulateOptions) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, steps, err := opts.resolve()
+	if err != nil {
+		return err
+	}
+	cl, err := simulator.Start(cfg)
+	if err != nil {
+		return &exitError{Code: check.Usage, Err: fmt.Errorf("start the simulator: %w", err)}
+	}
+	defer cl.Close()
+
+	caFile, cleanup, err := opts.writeCA(cl)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	control, err := net.Listen("tcp", opts.Control)
+	if err != nil {
+		return &exitError{Code: check.Usage, Err: fmt.Errorf("--control %s: %w", opts.Control, err)}
+	}
+	srv := &http.Server{Handler: simulator.ControlHandler(cl), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(control) }()
+	defer srv.Close()
+
+	opts.printBanner(cl, caFile, control.Addr().String(), cfg)
+	if len(steps) > 0 {
+		go func() {
+			err := simulator.RunTimeline(ctx, steps, func(st simulator.Step) error {
+				fmt.Fprintf(opts.IO.ErrOut, "%s timeline: %s -> %s\n", time.Now().Format("15:04:05"), nodeLabel(st.Node), st.Scenario)
+				return cl.SetScenario(st.Node, st.Scenario)
+			}, time.After)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(opts.IO.ErrOut, "finessectl: %v\n", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	fmt.Fprintln(opts.IO.ErrOut, "finessectl simulate: stopping")
+	return nil
+}
+
+func nodeLabel(i int) string {
+	if i < 0 {
+		return "all nodes"
+	}
+	return fmt.Sprintf("node %d", i)
+}
+
+func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) {
+	cfg := simulator.Config{IP: o.Listen, HTTPSPort: o.HTTPSPort, XMPPPort: o.XMPPPort, XMPPSecurePort: o.XMPPSecurePort,
+		Nodes: o.Nodes, Scenario: simulator.Scenario(o.Scenario), Latency: o.Latency}
+	if _, err := simulator.Lookup(o.Scenario); err != nil {
+		return cfg, nil, usageError("--scenario: %v", err)
+	}
+	ip := net.ParseIP(o.Listen)
+	if ip == nil || !ip.IsLoopback() {
+		return cfg, nil, usageError("--listen %q: the simulator listens on loopback addresses only (127.0.0.1 to 127.255.255.254)", o.Listen)
+	}
+	var steps []simulator.Step
+	if o.Timeline != "" {
+		var err error
+		if steps, err = simulator.ParseTimeline(o.Timeline); err != nil {
+			return cfg, nil, usageError("--timeline: %v", err)
+		}
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return cfg, nil, usageError("--cert and --key go together")
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return cfg, nil, usageError("--cert/--key: %v", err)
+		}
+		cfg.Certificate = &cert
+	}
+	if o.User == "" {
+		return cfg, nil, usageError("--user must not be empty")
+	}
+	password := o.IO.Getenv("FINESSE_PASSWORD")
+	if password == "" {
+		password = simulator.DefaultProbePassword
+	}
+	cfg.Users = map[string]string{o.User: password}
+	return cfg, steps, nil
+}
+
+// writeCA saves the generated CA where clients can read it.
+func (o *SimulateOptions) writeCA(cl *simulator.Cluster) (path string, cleanup func(), err error) {
+	cleanup = func() {}
+	if cl.CA == nil {
+		return "", cleanup, nil
+	}
+	path = o.WriteCA
+	if path == "" {
+		dir, err := os.MkdirTemp("", "finessectl-simulate-")
+		if err != nil {
+			return "", cleanup, &exitError{Code: check.Internal, Err: err}
+		}
+		path = filepath.Join(dir, "ca.pem")
+		cleanup = func() { os.RemoveAll(dir) }
+	}
+	if err := cl.CA.WriteCertFile(path); err != nil {
+		cleanup()
+		return "", func() {}, usageError("--write-ca: %v", err)
+	}
+	return path, cleanup, nil
+}
+
+func (o *SimulateOptions) printBanner(cl *simulator.Cluster, caFile, control string, cfg simulator.Config) {
+	w := o.IO.Out
+	fmt.Fprintf(w, "finessectl simulate: %d Finesse node(s), scenario %s\n", len(cl.Nodes), cfg.Scenario)
+	var servers []string
+	for i, n := range cl.Nodes {
+		fmt.Fprintf(w, "  node %d  %-24s HTTPS %s  XMPP %s (direct TLS), %s (STARTTLS)\n",
+			i, n.Host, n.HTTPSAddr(), n.DirectTLSAddr(), n.StartTLSAddr())
+		servers = append(servers, n.HTTPSAddr())
+	}
+	if caFile != "" {
+		fmt.Fprintf(w, "  CA certificate: %s\n", caFile)
+	}
+	fmt.Fprintf(w, "  control API:    http://%s/scenario  (POST ?name=SCENARIO[&node=N])\n\n", control)
+
+	_, xmppPort, xmppSecurePort := cl.Nodes[0].Ports()
+	pw := "FINESSE_PASSWORD=" + simulator.DefaultProbePassword
+	if o.IO.Getenv("FINESSE_PASSWORD") != "" {
+		pw = "FINESSE_PASSWORD=\"$FINESSE_PASSWORD\""
+	}
+	args := []string{"FINESSE_USER=" + o.User, pw, "finessectl check"}
+	if caFile != "" {
+		args = append(args, "--ca-file "+caFile)
+	}
+	if xmppSecurePort != simulator.DefaultXMPPSecurePort {
+		args = append(args, fmt.Sprintf("--xmpp-port %d", xmppSecurePort))
+	}
+	fmt.Fprintf(w, "Check it with:\n  %s %s\n", strings.Join(args, " "), strings.Join(servers, " "))
+	fmt.Fprintf(w, "or over STARTTLS with: --xmpp-tls starttls --xmpp-port %d\n", xmppPort)
+	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}

@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/simulator"
+)
+
+func TestEveryScenarioHasAnExpectedCode(t *testing.T) {
+	for _, b := range simulator.Behaviours {
+		if _, ok := expectedCodes[b.Scenario]; !ok {
+			t.Errorf("scenario %s has no expected exit code", b.Scenario)
+		}
+	}
+	if len(expectedCodes) != len(simulator.Behaviours) {
+		t.Errorf("%d expected codes for %d scenarios", len(expectedCodes), len(simulator.Behaviours))
+	}
+}
+
+// Every scenario of the simulator, checked through the real command path over
+// real sockets, in both XMPP modes, gives the contract's exit code.
+func TestEveryScenarioEndToEnd(t *testing.T) {
+	cl, err := simulator.Start(simulator.Config{Nodes: 1, Users: map[string]string{"probe": "pw-e2e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := cl.CA.WriteCertFile(caFile); err != nil {
+		t.Fatal(err)
+	}
+	node := cl.Nodes[0]
+	_, xmppPort, securePort := node.Ports()
+	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-e2e"}
+	for _, b := range simulator.Behaviours {
+		for mode, port := range map[string]int{"direct": securePort, "starttls": xmppPort} {
+			t.Run(string(b.Scenario)+"/"+mode, func(t *testing.T) {
+				if err := node.SetScenario(b.Scenario); err != nil {
+					t.Fatal(err)
+				}
+				tio := newTestIO(env, "")
+				start := time.Now()
+				code := Main(context.Background(), []string{"check", "-t", "1s", "--presence-timeout", "1s", "--ca-file", caFile,
+					"--xmpp-tls", mode, "--xmpp-port", strconv.Itoa(port), node.HTTPSAddr()}, tio.ios, "")
+				if want := expectedCodes[b.Scenario]; code != int(want) {
+					t.Fatalf("exit %d, want %d\n%s%s", code, want, tio.out, tio.errOut)
+				}
+				if elapsed := time.Since(start); elapsed > 2*time.Second {
+					t.Errorf("took %v with a 1s deadline", elapsed)
+				}
+			})
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	tio := newTestIO(nil, "")
+	code := Main(context.Background(), []string{"demo", "--color", "never"}, tio.ios, "")
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s%s", code, tio.out, tio.errOut)
+	}
+	out := tio.out.String()
+	for _, b := range simulator.Behaviours {
+		row := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(string(b.Scenario)) + `\s+` + strconv.Itoa(int(expectedCodes[b.Scenario])) + `\s+\d+\s+\d+  ✔`)
+		if !row.MatchString(out) {
+			t.Errorf("demo output has no passing row for %s:\n%s", b.Scenario, out)
+		}
+	}
+	if !strings.Contains(out, "fully available") || strings.Contains(out, "\x1b") {
+		t.Errorf("demo output:\n%s", out)
+	}
+}
+
+// syncBuffer lets the test read what a command running in another goroutine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// 'finessectl simulate' prints a check command that works as printed, and its
+// control API switches scenarios that the next check sees.
+func TestSimulatePrintsAWorkingCheckCommand(t *testing.T) {
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	ios := &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut, Getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"simulate", "--nodes", "2", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0"}, ios, "")
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Stop with Ctrl-C.") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no banner after 10s:\n%s\n%s", out, errOut)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	banner := out.String()
+	line := regexp.MustCompile(`(?m)^  (FINESSE_USER=\S+) (FINESSE_PASSWORD=\S+) finessectl (check .*)$`).FindStringSubmatch(banner)
+	control := regexp.MustCompile(`http://(\S+)/scenario`).FindStringSubmatch(banner)
+	if line == nil || control == nil {
+		cancel()
+		t.Fatalf("banner lacks the check command or the control API:\n%s", banner)
+	}
+	env := map[string]string{}
+	for _, kv := range line[1:3] {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	runPrinted := func() int {
+		tio := newTestIO(env, "")
+		return Main(context.Background(), append(strings.Fields(line[3]), "-t", "2s"), tio.ios, "")
+	}
+	if code := runPrinted(); code != 0 {
+		t.Errorf("printed command exits %d, want 0", code)
+	}
+	resp, err := http.Post("http://"+control[1]+"/scenario?name=tomcat-down&node=1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code := runPrinted(); code != int(check.SystemInfoUnreachable) {
+		t.Errorf("after tomcat-down on node 1: exit %d, want 10", code)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("simulate exit %d after cancel\n%s", code, errOut)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("simulate did not stop when cancelled")
+	}
+}

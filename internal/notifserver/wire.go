@@ -1,0 +1,63 @@
+package notifserver
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+)
+
+// errTooMuchData is returned by a read once the session has used its byte cap.
+var errTooMuchData = errors.New("client sent more than the per-session byte cap")
+
+// wire is the TCP connection as the simulator's network sees it. It sits
+// under TLS, so everything the server sends or receives goes through it:
+// handshake records are capped like stanzas, and a silenced wire swallows
+// them like a broken network would.
+type wire struct {
+	net.Conn
+	silent atomic.Bool
+
+	// left and exceeded are only touched by reads, which only the session's
+	// own goroutine makes (TLS included: writes never read here).
+	left     int64
+	exceeded bool
+}
+
+func newWire(c net.Conn, maxBytes int64, silent bool) *wire {
+	w := &wire{Conn: c, left: maxBytes}
+	w.silent.Store(silent)
+	return w
+}
+
+// Read never reads past the byte cap, so a client that stops at the cap
+// leaves nothing unread and the connection closes cleanly. While silenced it
+// discards what arrives, so the session hangs as if nothing came, yet still
+// notices the client giving up (EOF) or the read deadline.
+func (w *wire) Read(p []byte) (int, error) {
+	for {
+		if w.left <= 0 {
+			w.exceeded = true
+			return 0, errTooMuchData
+		}
+		if int64(len(p)) > w.left {
+			p = p[:w.left]
+		}
+		n, err := w.Conn.Read(p)
+		w.left -= int64(n)
+		if !w.silent.Load() {
+			return n, err
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Write on a silenced wire reports success and sends nothing, so the session carries on into a read
+// that will never be answered, like a server behind a dead link.
+func (w *wire) Write(p []byte) (int, error) {
+	if w.silent.Load() {
+		return len(p), nil
+	}
+	return w.Conn.Write(p)
+}

@@ -1,0 +1,81 @@
+package simulator
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// nodeAddr is what SystemInfo says about a node of the pair.
+type nodeAddr struct {
+	host                                string
+	httpsPort, xmppPort, xmppSecurePort int
+}
+
+// systemInfoXML renders the 12.6 schema with the values a real UCCE node
+// reports, for the node self of its pair (primary first).
+func systemInfoXML(self nodeAddr, pair []nodeAddr, b Behaviour, now time.Time) string {
+	heartbeat := "success"
+	if b.Status != "IN_SERVICE" {
+		heartbeat = "failure"
+	}
+	var x strings.Builder
+	w := func(name, value string) {
+		fmt.Fprintf(&x, "  <%s>%s</%s>\n", name, esc(value), name)
+	}
+	x.WriteString(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` + "\n<SystemInfo>\n")
+	w("currentTimestamp", now.UTC().Format("2006-01-02T15:04:05.000Z"))
+	w("deploymentType", "UCCE")
+	w("lastCTIHeartbeatStatus", heartbeat)
+	w("lastSuccessCTIHeartbeatTime", strconv.FormatInt(now.Add(-2*time.Second).UnixMilli(), 10))
+	w("ctiVersion", "23")
+	w("ctiHeartbeatInterval", "5")
+	w("ctiMMode", "")
+	w("ctiTimeInMMode", "-1")
+	w("finesseMMode", "")
+	w("finesseTimeInMMode", "-1")
+	w("license", "")
+	w("peripheralId", "5000")
+	for i, role := range []string{"primaryNode", "secondaryNode"} {
+		if i >= len(pair) {
+			break
+		}
+		n := pair[i]
+		fmt.Fprintf(&x, "  <%s>\n    <host>%s</host>\n    <httpsPort>%d</httpsPort>\n    <xmppPort>%d</xmppPort>\n    <xmppSecurePort>%d</xmppSecurePort>\n  </%s>\n",
+			role, esc(n.host), n.httpsPort, n.xmppPort, n.xmppSecurePort, role)
+	}
+	w("status", b.Status)
+	w("statusReason", b.StatusReason)
+	w("systemAuthMode", "NON_SSO")
+	w("timezoneOffset", "0")
+	w("uri", "/finesse/api/SystemInfo")
+	w("xmppDomain", self.host)
+	w("xmppPubSubDomain", "pubsub."+self.host)
+	x.WriteString("  <ctiServers>\n")
+	for i, side := range []string{"cti-a", "cti-b"} {
+		active := i == 0 && b.Status == "IN_SERVICE"
+		fmt.Fprintf(&x, "    <ctiServer>\n      <host>%s.example.test</host>\n      <connectedDuration>%d</connectedDuration>\n      <active>%t</active>\n    </ctiServer>\n",
+			side, map[bool]int{true: 86400000, false: 0}[active], active)
+	}
+	x.WriteString("  </ctiServers>\n</SystemInfo>\n")
+	return x.String()
+}
+
+// outOfServiceXML is Finesse's answer to any request while out of service.
+const outOfServiceXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<ApiErrors>
+  <ApiError>
+    <ErrorType>Service Unavailable</ErrorType>
+    <ErrorData></ErrorData>
+    <ErrorMessage>SERVER_OUT_OF_SERVICE</ErrorMessage>
+  </ApiError>
+</ApiErrors>
+`
+
+func esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
