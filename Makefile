@@ -1,6 +1,7 @@
 # finessectl: `make demo` shows the product against its built-in simulator,
 # `make test` runs the unit and end-to-end tests, `make integration` the tests
-# against a real Prosody (installed by scripts/prosody/install.sh when missing).
+# against a real Prosody and go-sendxmpp (scripts/install-integration-deps.sh
+# installs them from Debian's packages when missing).
 
 GO          ?= go
 BIN         := bin/finessectl
@@ -38,7 +39,7 @@ $(TOOLS)/staticcheck:
 
 ## integration: the same pipeline against a real Prosody on 127.0.0.1
 integration:
-	bash scripts/prosody/install.sh
+	sh scripts/install-integration-deps.sh
 	$(GO) test -tags integration -count=1 -timeout 10m ./...
 
 ## bench: parse, probe and end-to-end check costs (numbers go in the README)

@@ -37,6 +37,7 @@ type SimulateOptions struct {
 	KeyFile        string
 	WriteCA        string
 	Control        string
+	Verbose        bool
 }
 
 const simulateLong = `Run simulated Cisco Finesse nodes on this machine, to try finessectl or to test
@@ -108,6 +109,7 @@ func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions)
 	f.StringVar(&opts.KeyFile, "key", "", "PEM private key for --cert")
 	f.StringVar(&opts.WriteCA, "write-ca", "", "write the generated CA certificate to `FILE` for clients to trust")
 	f.StringVar(&opts.Control, "control", "127.0.0.1:0", "address of the control API (loopback)")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log XMPP connections, logins and bindings to stderr")
 	_ = cmd.RegisterFlagCompletionFunc("scenario", fixedCompletion(simulator.Names()...))
 	return cmd
 }
@@ -199,6 +201,11 @@ func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) 
 		password = simulator.DefaultProbePassword
 	}
 	cfg.Users = map[string]string{o.User: password}
+	if o.Verbose {
+		cfg.Logf = func(format string, args ...any) {
+			fmt.Fprintf(o.IO.ErrOut, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
+		}
+	}
 	return cfg, steps, nil
 }
 

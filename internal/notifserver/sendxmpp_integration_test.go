@@ -31,7 +31,7 @@ const goSendXMPP = "/usr/bin/go-sendxmpp"
 // certificate names testDomain.
 func TestGoSendXMPP(t *testing.T) {
 	if _, err := os.Stat(goSendXMPP); err != nil {
-		t.Skipf("%s not installed (apt-get install go-sendxmpp): %v", goSendXMPP, err)
+		t.Fatalf("%s not installed: run scripts/install-integration-deps.sh (%v)", goSendXMPP, err)
 	}
 	tests := []struct {
 		name       string

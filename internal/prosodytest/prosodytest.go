@@ -76,7 +76,7 @@ func Start(t testing.TB, cfg Config) *Server {
 	prosodyBin, err1 := exec.LookPath("prosody")
 	ctlBin, err2 := exec.LookPath("prosodyctl")
 	if err1 != nil || err2 != nil {
-		t.Fatal("prosody not installed: run scripts/prosody/install.sh")
+		t.Fatal("prosody not installed: run scripts/install-integration-deps.sh")
 	}
 	if err := validate(cfg); err != nil {
 		t.Fatalf("prosodytest: %v", err)

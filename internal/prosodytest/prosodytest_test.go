@@ -255,7 +255,7 @@ func TestStopClosesBothPorts(t *testing.T) {
 func TestSendXMPPLogsIn(t *testing.T) {
 	bin, err := exec.LookPath("go-sendxmpp")
 	if err != nil {
-		t.Skip("go-sendxmpp not installed")
+		t.Fatal("go-sendxmpp not installed: run scripts/install-integration-deps.sh")
 	}
 	f := startFixture(t)
 	finesse := f.dialDirect(t, "finesse")

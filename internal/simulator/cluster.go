@@ -37,6 +37,8 @@ type Config struct {
 	// for every node name and address.
 	Certificate *tls.Certificate
 	Now         func() time.Time
+	// Logf, when set, receives the Notification Services' connection events.
+	Logf func(format string, args ...any)
 }
 
 // Cluster is a running set of nodes; nodes 0 and 1, 2 and 3 ... are pairs
@@ -78,7 +80,7 @@ func Start(cfg Config) (*Cluster, error) {
 	ports := [3]int{cfg.HTTPSPort, cfg.XMPPPort, cfg.XMPPSecurePort}
 	for i := range hosts {
 		n, err := startNode(nodeConfig{host: hosts[i], ip: ips[i], ports: ports, tls: tlsCfg,
-			users: cfg.Users, latency: cfg.Latency, now: cfg.Now, behaviour: b})
+			users: cfg.Users, latency: cfg.Latency, now: cfg.Now, behaviour: b, logf: cfg.Logf})
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("node %s on %s: %w", hosts[i], ips[i], err)

@@ -37,6 +37,7 @@ type nodeConfig struct {
 	latency   time.Duration
 	now       func() time.Time
 	behaviour Behaviour
+	logf      func(format string, args ...any)
 }
 
 func startNode(cfg nodeConfig) (*Node, error) {
@@ -55,7 +56,9 @@ func startNode(cfg nodeConfig) (*Node, error) {
 		n.starttls.close()
 		return nil, err
 	}
-	n.xmpp = notifserver.New(notifserver.Config{Domain: cfg.host, TLS: cfg.tls, Users: cfg.users})
+	n.xmpp = notifserver.New(notifserver.Config{Domain: cfg.host, TLS: cfg.tls, Users: cfg.users, Logf: cfg.logf})
+	// Serve ends with nil when the node closes its queues, the only way its
+	// listener can fail.
 	go func() { _ = n.xmpp.Serve(n.direct.out, true) }()
 	go func() { _ = n.xmpp.Serve(n.starttls.out, false) }()
 

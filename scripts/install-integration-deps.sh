@@ -1,12 +1,14 @@
 #!/bin/sh
-# Installs Prosody for the integration tests (internal/prosodytest) on Debian
-# as root, and makes sure no system-wide Prosody daemon is left running: the
+# Installs what the integration tests need from Debian's packages, as root:
+# prosody (the real XMPP server of internal/prosodytest) and go-sendxmpp (an
+# XMPP client nobody here wrote, held against the simulator's Notification
+# Service). It makes sure no system-wide Prosody daemon is left running: the
 # tests start their own throwaway servers, and a stray daemon would hold
 # ports 5222/5269 and keep state between CI runs. Safe to run repeatedly.
 set -eu
 
 fail() {
-	echo "scripts/prosody/install.sh: $*" >&2
+	echo "scripts/install-integration-deps.sh: $*" >&2
 	exit 1
 }
 
@@ -42,9 +44,12 @@ stop_daemon() {
 	[ -z "$(daemon_pids)" ] || fail "a system Prosody daemon is still running: $(daemon_pids)"
 }
 
-if ! command -v prosody >/dev/null 2>&1 || ! command -v prosodyctl >/dev/null 2>&1; then
-	[ "$(id -u)" -eq 0 ] || fail "prosody is missing and installing it needs root"
-	command -v apt-get >/dev/null 2>&1 || fail "prosody is missing and apt-get is not available (Debian/Ubuntu only)"
+missing=
+command -v prosody >/dev/null 2>&1 && command -v prosodyctl >/dev/null 2>&1 || missing="prosody"
+command -v go-sendxmpp >/dev/null 2>&1 || missing="$missing go-sendxmpp"
+if [ -n "$missing" ]; then
+	[ "$(id -u)" -eq 0 ] || fail "missing:$missing; installing needs root"
+	command -v apt-get >/dev/null 2>&1 || fail "missing:$missing; apt-get is not available (Debian/Ubuntu only)"
 
 	# Keep the package's postinst from starting a daemon at all. An existing
 	# policy-rc.d (Docker images ship one) is left as it is.
@@ -69,14 +74,16 @@ if ! command -v prosody >/dev/null 2>&1 || ! command -v prosodyctl >/dev/null 2>
 	# lua5.4-sec (LuaSec), needed for STARTTLS and direct TLS, is a hard
 	# dependency of the package. Recommends stay on so CI gets the same
 	# package set the harness was developed against.
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y prosody >"$log" 2>&1; then
+	# shellcheck disable=SC2086 # one package per word
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y $missing >"$log" 2>&1; then
 		cat "$log" >&2
-		fail "apt-get install prosody failed"
+		fail "apt-get install$missing failed"
 	fi
 	command -v prosody >/dev/null 2>&1 || fail "prosody was installed but is not on PATH"
+	command -v go-sendxmpp >/dev/null 2>&1 || fail "go-sendxmpp was installed but is not on PATH"
 fi
 
 stop_daemon
 
 version=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo unknown)
-echo "prosody $version ready at $(command -v prosody); no system daemon running"
+echo "prosody $version ready at $(command -v prosody), no system daemon running; go-sendxmpp at $(command -v go-sendxmpp)"
