@@ -1,6 +1,7 @@
 package check
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -29,7 +30,11 @@ func xmppCode(err error) Code {
 	var ae *xmppprobe.AuthError
 	var pe *xmppprobe.PhaseError
 	switch {
-	case errors.As(err, &ae), errors.As(err, &pe) && pe.Phase == xmppprobe.PhaseAuth:
+	case errors.As(err, &ae):
+		return XMPPAuthFailed
+	// A server that takes the credentials and never answers has a stuck
+	// authentication backend; one that ends the stream instead is going down.
+	case errors.As(err, &pe) && pe.Phase == xmppprobe.PhaseAuth && errors.Is(err, context.DeadlineExceeded):
 		return XMPPAuthFailed
 	case isTLSFailure(err):
 		return XMPPTLS

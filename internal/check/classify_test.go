@@ -60,6 +60,9 @@ func TestXMPPCode(t *testing.T) {
 		{"untrusted after starttls", phase(xmppprobe.PhaseStartTLS, x509.HostnameError{}), XMPPTLS},
 		{"bad password", phase(xmppprobe.PhaseAuth, &xmppprobe.AuthError{Condition: "not-authorized"}), XMPPAuthFailed},
 		{"auth backend hangs", phase(xmppprobe.PhaseAuth, context.DeadlineExceeded), XMPPAuthFailed},
+		{"service stops during auth", phase(xmppprobe.PhaseAuth, &xmppprobe.StreamError{Condition: "system-shutdown"}), XMPPConnectionFailed},
+		{"hang-up during auth", phase(xmppprobe.PhaseAuth, fmt.Errorf("server closed the connection: %w", io.EOF)), XMPPConnectionFailed},
+		{"flood during auth", phase(xmppprobe.PhaseAuth, xmppprobe.ErrTooMuchData), XMPPConnectionFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,8 +27,9 @@ const (
 	Skipped Status = "skipped"
 )
 
-// Failure is why a server is not available: the criterion that failed, the
-// exit code (and so the scenario) it maps to, and the underlying error.
+// Failure is why a server is not available: the criterion that failed (none
+// for an internal error), the exit code (and so the scenario) it maps to, and
+// the underlying error.
 // Renderers and the exit status both read it, so they cannot disagree.
 type Failure struct {
 	Criterion Criterion
@@ -36,7 +37,12 @@ type Failure struct {
 	Err       error
 }
 
-func (f *Failure) Error() string { return string(f.Criterion) + ": " + f.Err.Error() }
+func (f *Failure) Error() string {
+	if f.Criterion == "" {
+		return f.Err.Error()
+	}
+	return string(f.Criterion) + ": " + f.Err.Error()
+}
 func (f *Failure) Unwrap() error { return f.Err }
 
 // Scenario explains the failure in the guide's words.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/finessectl/finessectl/internal/systeminfo"
+	"github.com/finessectl/finessectl/internal/textsafe"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
@@ -62,37 +63,64 @@ func (o Options) withDefaults() Options {
 }
 
 // Run checks every target concurrently, each under its own deadline, and
-// returns their verdicts in the order given. It returns by Timeout plus a
-// small grace whatever the servers do: a check that has not ended by then is
-// reported as an internal error instead of being waited for.
+// returns their verdicts in the order given.
 func Run(ctx context.Context, targets []Target, opts Options) Result {
 	opts = opts.withDefaults()
 	client := newHTTPClient(opts)
-	giveUp := time.NewTimer(opts.Timeout + stuckGrace)
+	return collect(targets, opts.Timeout, stuckGrace, func(t Target) ServerResult {
+		return checkServer(ctx, t, opts, client)
+	})
+}
+
+// collect runs check on every target concurrently. It returns by timeout plus
+// grace whatever the checks do: one that has not ended by then, or
+// that panicked, is reported as an internal error instead of being waited for
+// or taking the process down with Go's exit status 2.
+func collect(targets []Target, timeout, grace time.Duration, check func(Target) ServerResult) Result {
+	giveUp := time.NewTimer(timeout + grace)
 	defer giveUp.Stop()
 
 	done := make([]chan ServerResult, len(targets))
 	for i, t := range targets {
 		done[i] = make(chan ServerResult, 1)
-		go func() { done[i] <- checkServer(ctx, t, opts, client) }()
+		go func() { done[i] <- guarded(t, check) }()
 	}
 	res := Result{Servers: make([]ServerResult, len(targets))}
+	late := false
 	for i, t := range targets {
+		if !late {
+			select {
+			case res.Servers[i] = <-done[i]:
+				continue
+			case <-giveUp.C:
+				late = true
+			}
+		}
+		// Past the grace period, take what has finished and give up on the rest.
 		select {
 		case res.Servers[i] = <-done[i]:
-		case <-giveUp.C:
-			res.Servers[i] = stuck(t, opts.Timeout)
-			giveUp.Reset(0) // the rest are equally late; collect what has finished
+		default:
+			res.Servers[i] = internalFailure(t, timeout+grace,
+				fmt.Errorf("the check did not stop at its %v deadline; this is a bug in finessectl", timeout))
 		}
 	}
 	return res
 }
 
-func stuck(t Target, timeout time.Duration) ServerResult {
-	r := ServerResult{Target: t, Checks: initialChecks(), Duration: timeout + stuckGrace}
-	r.Failure = &Failure{Criterion: CriterionSystemInfo, Code: Internal,
-		Err: fmt.Errorf("the check did not stop at its %v deadline; this is a bug in finessectl", timeout)}
-	return r
+func guarded(t Target, check func(Target) ServerResult) (r ServerResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = internalFailure(t, 0, fmt.Errorf("the check panicked: %v; this is a bug in finessectl", p))
+		}
+	}()
+	return check(t)
+}
+
+// internalFailure is a verdict finessectl could not reach; no criterion is
+// to blame, so none is named.
+func internalFailure(t Target, d time.Duration, err error) ServerResult {
+	return ServerResult{Target: t, Checks: initialChecks(), Duration: d,
+		Failure: &Failure{Code: Internal, Err: err}}
 }
 
 func newHTTPClient(o Options) *http.Client {
@@ -170,10 +198,10 @@ func checkSystemInfo(ctx context.Context, t Target, client *http.Client) (*syste
 	chk.Status = Pass
 	chk.Message = "status IN_SERVICE"
 	if info.DeploymentType != "" {
-		chk.Message += ", " + systeminfo.Sanitize(info.DeploymentType, 20)
+		chk.Message += ", " + textsafe.Line(info.DeploymentType, 20)
 	}
 	if info.XMPPDomain != "" {
-		chk.Message += ", XMPP domain " + systeminfo.Sanitize(info.XMPPDomain, 100)
+		chk.Message += ", XMPP domain " + textsafe.Line(info.XMPPDomain, 100)
 	}
 	return info, chk, nil
 }
@@ -219,14 +247,14 @@ func checkXMPP(ctx context.Context, t Target, info *systeminfo.Info, o Options) 
 		if sess != nil {
 			sess.Close()
 		}
-		chk.Status, chk.Message = Fail, fmt.Sprintf("%s (%s TLS): %v", addr, o.XMPPMode, err)
+		chk.Status, chk.Message = Fail, fmt.Sprintf("%s (%s): %v", addr, o.XMPPMode.Label(), err)
 		return nil, chk, &Failure{Criterion: CriterionXMPP, Code: xmppCode(err), Err: err}
 	}
 	chk.Status = Pass
 	if o.ConnectOnly {
-		chk.Message = fmt.Sprintf("stream negotiated with %s (%s TLS); not logged in (--connect-only)", addr, o.XMPPMode)
+		chk.Message = fmt.Sprintf("stream negotiated with %s (%s); not logged in (--connect-only)", addr, o.XMPPMode.Label())
 	} else {
-		chk.Message = fmt.Sprintf("logged in to %s (%s TLS) as %s", addr, o.XMPPMode, systeminfo.Sanitize(sess.JID(), 200))
+		chk.Message = fmt.Sprintf("logged in to %s (%s) as %s", addr, o.XMPPMode.Label(), textsafe.Line(sess.JID(), 200))
 	}
 	return sess, chk, nil
 }
@@ -236,6 +264,7 @@ func checkPresence(ctx context.Context, sess *xmppprobe.Session, jid string, wai
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	pres, err := sess.AwaitPresence(ctx, jid)
+	jid = textsafe.Line(jid, 200) // from SystemInfo: shown, so made safe
 	chk := CheckResult{Criterion: CriterionPresence, Duration: time.Since(start)}
 	switch {
 	case err != nil:

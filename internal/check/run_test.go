@@ -197,3 +197,44 @@ func TestSilentServersEndTogetherWithinDeadline(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A check that overruns its deadline is given up on; the others keep their
+// own verdicts, however often it happens (the give-up must not race them).
+func TestCollectGivesUpOnlyOnOverrunningChecks(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	targets := []Target{{Name: "first"}, {Name: "stuck"}, {Name: "last"}}
+	for i := 0; i < 20; i++ {
+		res := collect(targets, 10*time.Millisecond, 5*time.Millisecond, func(t Target) ServerResult {
+			if t.Name == "stuck" {
+				<-release
+			}
+			return ServerResult{Target: t, Checks: initialChecks()}
+		})
+		for _, s := range res.Servers {
+			want := OK
+			if s.Target.Name == "stuck" {
+				want = Internal
+			}
+			if s.ExitCode() != want {
+				t.Fatalf("round %d: %s exit %d, want %d (%v)", i, s.Target.Name, s.ExitCode(), want, s.Failure)
+			}
+		}
+		if msg := res.Servers[1].Failure.Error(); !strings.Contains(msg, "did not stop at its 10ms deadline") {
+			t.Fatalf("stuck check reported as %q", msg)
+		}
+	}
+}
+
+func TestCollectTurnsAPanicIntoAnInternalError(t *testing.T) {
+	res := collect([]Target{{Name: "a"}, {Name: "b"}}, time.Second, stuckGrace, func(t Target) ServerResult {
+		if t.Name == "b" {
+			panic("boom")
+		}
+		return ServerResult{Target: t, Checks: initialChecks()}
+	})
+	if res.Servers[0].ExitCode() != OK || res.Servers[1].ExitCode() != Internal ||
+		!strings.Contains(res.Servers[1].Failure.Error(), "panicked: boom") {
+		t.Fatalf("got %d / %d (%v)", res.Servers[0].ExitCode(), res.Servers[1].ExitCode(), res.Servers[1].Failure)
+	}
+}

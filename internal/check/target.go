@@ -43,17 +43,35 @@ func ParseTarget(s string) (Target, error) {
 			return t, fmt.Errorf("server %q: port %q is not a number from 1 to 65535", s, port)
 		}
 		t.Host, t.HTTPSPort = host, n
-	case net.ParseIP(strings.Trim(rest, "[]")) != nil:
-		t.Host = strings.Trim(rest, "[]") // an IP without port, IPv6 with or without brackets
+	case net.ParseIP(rest) != nil:
+		t.Host = rest // an IPv6 address without brackets or port
+	case strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]") && net.ParseIP(rest[1:len(rest)-1]) != nil:
+		t.Host = rest[1 : len(rest)-1]
 	case strings.Contains(rest, ":"):
 		return t, fmt.Errorf("server %q: %w", s, err)
 	default:
 		t.Host = rest
 	}
-	if t.Host == "" || strings.ContainsAny(t.Host, " /?#@") {
-		return t, fmt.Errorf("server %q: no valid host name", s)
+	if net.ParseIP(t.Host) == nil && !validHostname(t.Host) {
+		return t, fmt.Errorf("server %q: no valid host name or IP address", s)
 	}
 	return t, nil
+}
+
+// validHostname accepts the letters, digits, hyphens, dots and underscores of
+// DNS names, so that a mistyped argument is a usage error (64) rather than a
+// lookup failure reported as an unreachable server (10).
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		ok := r == '-' || r == '.' || r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // BaseURL is the HTTPS origin of the server's REST API.

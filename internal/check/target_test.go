@@ -28,6 +28,10 @@ func TestParseTarget(t *testing.T) {
 		{in: "", errorHas: "no valid host"},
 		{in: ":8445", errorHas: "no valid host"},
 		{in: "a b", errorHas: "no valid host"},
+		{in: "bad\x1b[31mhost", errorHas: "no valid host"},
+		{in: "[::1", errorHas: "missing ']'"},
+		{in: "[finesse-a]", errorHas: "no valid host"},
+		{in: "finesse_a.example.com", host: "finesse_a.example.com", port: 8445},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -59,7 +59,8 @@ name and address; --write-ca saves the CA for clients (otherwise it is written
 to a temporary file, removed at exit). The probe user is --user, with the
 password from FINESSE_PASSWORD, or a fixed simulator-only password.
 
-Control API (loopback only): GET /scenario lists the nodes; POST
+Control API (loopback only): GET /scenario lists the nodes, their scenario
+and connected XMPP sessions; POST
 /scenario?name=NAME[&node=N] switches all nodes or node N.
 
 The exact 'finessectl check' command for the nodes is printed at start. Stop

@@ -25,6 +25,7 @@ type jsonServer struct {
 	Available       bool             `json:"available"`
 	ExitCode        int              `json:"exit_code"`
 	FailedCriterion string           `json:"failed_criterion"`
+	Error           string           `json:"error"`
 	Meaning         string           `json:"meaning"`
 	Scenario        string           `json:"scenario"`
 	Recovery        string           `json:"recovery"`
@@ -40,7 +41,7 @@ type jsonCheck struct {
 	Status          string      `json:"status"`
 	DurationSeconds float64     `json:"duration_seconds"`
 	Message         string      `json:"message"`
-	Phases          []jsonPhase `json:"phases,omitempty"`
+	Phases          []jsonPhase `json:"phases"`
 }
 
 type jsonPhase struct {
@@ -66,10 +67,11 @@ func JSON(w io.Writer, r check.Result) error {
 		if f := s.Failure; f != nil {
 			sc := f.Scenario()
 			js.FailedCriterion, js.Meaning, js.Scenario, js.Recovery = string(f.Criterion), sc.Meaning, sc.Guide, sc.Recovery
+			js.Error = f.Error()
 		}
 		for _, c := range s.Checks {
 			jc := jsonCheck{Name: string(c.Criterion), Status: string(c.Status),
-				DurationSeconds: seconds(c.Duration), Message: c.Message}
+				DurationSeconds: seconds(c.Duration), Message: c.Message, Phases: []jsonPhase{}}
 			for _, p := range c.Phases {
 				jc.Phases = append(jc.Phases, jsonPhase{Name: p.Name, DurationSeconds: seconds(p.Duration)})
 			}

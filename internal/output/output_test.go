@@ -75,6 +75,15 @@ var results = map[string]check.Result{
 			{Criterion: check.CriterionPresence, Status: check.Skipped, Message: "not checked: --connect-only does not log in, so presence is unknown"},
 		},
 	}}},
+	"internal-error": {Servers: []check.ServerResult{{
+		Target: target("finesse-a.example.com"), Duration: ms(10500),
+		Checks: []check.CheckResult{
+			{Criterion: check.CriterionSystemInfo, Status: check.Skipped},
+			{Criterion: check.CriterionXMPP, Status: check.Skipped},
+			{Criterion: check.CriterionPresence, Status: check.Skipped},
+		},
+		Failure: &check.Failure{Code: check.Internal, Err: errors.New("the check did not stop at its 10s deadline; this is a bug in finessectl")},
+	}}},
 	"hostile-text": {Servers: []check.ServerResult{{
 		Target: target("finesse-a.example.com"), Duration: ms(5),
 		Checks: []check.CheckResult{
@@ -157,10 +166,21 @@ func TestJSONKeysAlwaysPresent(t *testing.T) {
 		t.Fatalf("top level wrong: %s", b.String())
 	}
 	for _, s := range doc.Servers {
-		for _, k := range []string{"server", "available", "exit_code", "failed_criterion", "meaning", "scenario",
+		for _, k := range []string{"server", "available", "exit_code", "failed_criterion", "error", "meaning", "scenario",
 			"recovery", "alternate_host", "connect_only", "duration_seconds", "checks", "systeminfo"} {
 			if _, ok := s[k]; !ok {
 				t.Errorf("server object lacks %q", k)
+			}
+		}
+		var checks []map[string]json.RawMessage
+		if err := json.Unmarshal(s["checks"], &checks); err != nil || len(checks) != 3 {
+			t.Fatalf("checks: %v (%s)", err, s["checks"])
+		}
+		for _, c := range checks {
+			for _, k := range []string{"name", "status", "duration_seconds", "message", "phases"} {
+				if _, ok := c[k]; !ok {
+					t.Errorf("check object lacks %q", k)
+				}
 			}
 		}
 	}

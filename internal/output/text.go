@@ -13,6 +13,8 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/finessectl/finessectl/internal/check"
+
+	"github.com/finessectl/finessectl/internal/textsafe"
 )
 
 // TextOptions tune the human-readable report.
@@ -112,6 +114,10 @@ func writeServer(b *strings.Builder, p palette, s check.ServerResult, o TextOpti
 	if s.Failure == nil {
 		return
 	}
+	if !failedACheck(s) {
+		// An internal error blames no criterion; its message must still show.
+		fmt.Fprintf(b, "  %s %s\n", p.fail.Sprint("error:"), clean(s.Failure.Error()))
+	}
 	sc := s.Failure.Scenario()
 	if sc.Guide != "" {
 		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint("scenario:"), sc.Guide)
@@ -122,6 +128,15 @@ func writeServer(b *strings.Builder, p palette, s check.ServerResult, o TextOpti
 	if alt := s.AlternateHost(); alt != "" {
 		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint("alternate server:"), clean(alt))
 	}
+}
+
+func failedACheck(s check.ServerResult) bool {
+	for _, c := range s.Checks {
+		if c.Status == check.Fail {
+			return true
+		}
+	}
+	return false
 }
 
 func writeSummary(b *strings.Builder, p palette, r check.Result) {
@@ -148,13 +163,6 @@ func Duration(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
-// clean strips control characters from text that may come from a server, so
-// that nothing a server says can move the cursor or recolour a terminal.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// clean makes text that may come from a server one printable line, so that
+// nothing a server says can move the cursor, recolour or reorder a terminal.
+func clean(s string) string { return textsafe.Line(s, 0) }

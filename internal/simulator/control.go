@@ -13,6 +13,7 @@ type nodeStatus struct {
 	HTTPSAddr     string `json:"https"`
 	DirectTLSAddr string `json:"xmpp_direct_tls"`
 	StartTLSAddr  string `json:"xmpp_starttls"`
+	XMPPSessions  int    `json:"xmpp_sessions"`
 }
 
 // ControlHandler serves the control API: GET /scenario lists the nodes and
@@ -49,7 +50,8 @@ func writeStatus(w http.ResponseWriter, c *Cluster) {
 	out := make([]nodeStatus, len(c.Nodes))
 	for i, n := range c.Nodes {
 		out[i] = nodeStatus{Node: i, Host: n.Host, Scenario: string(n.Scenario()),
-			HTTPSAddr: n.HTTPSAddr(), DirectTLSAddr: n.DirectTLSAddr(), StartTLSAddr: n.StartTLSAddr()}
+			HTTPSAddr: n.HTTPSAddr(), DirectTLSAddr: n.DirectTLSAddr(), StartTLSAddr: n.StartTLSAddr(),
+			XMPPSessions: n.xmpp.Sessions()}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)

@@ -162,13 +162,21 @@ func TestControlAPI(t *testing.T) {
 			t.Errorf("POST %s: %d, want 400", q, code)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := xmppprobe.Dial(ctx, xmppprobe.Config{Addr: c.Nodes[0].DirectTLSAddr(), Domain: c.Nodes[0].Host, TLS: &tls.Config{RootCAs: c.CA.Pool(), ServerName: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	resp, err := http.Get(srv.URL + "/scenario")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var st struct{ Nodes []nodeStatus }
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Nodes) != 2 || st.Nodes[1].Scenario != "auth-reject" {
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Nodes) != 2 || st.Nodes[1].Scenario != "auth-reject" ||
+		st.Nodes[0].XMPPSessions != 1 || st.Nodes[1].XMPPSessions != 0 {
 		t.Fatalf("GET: %+v %v", st, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/finessectl/finessectl/internal/textsafe"
 	"io"
 	"net/http"
 	"net/url"
@@ -55,10 +56,10 @@ func (c *Client) Fetch(ctx context.Context, base *url.URL) (*Info, error) {
 	}
 	u := endpoint(base)
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("systeminfo: unsupported URL scheme %s in %s, want https", quote([]byte(u.Scheme), 20), Sanitize(u.String(), quoteMax))
+		return nil, fmt.Errorf("systeminfo: unsupported URL scheme %s in %s, want https", quote([]byte(u.Scheme), 20), textsafe.Line(u.String(), quoteMax))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("systeminfo: no host in URL %s", Sanitize(u.String(), quoteMax))
+		return nil, fmt.Errorf("systeminfo: no host in URL %s", textsafe.Line(u.String(), quoteMax))
 	}
 	fail := func(final *url.URL, err error) error {
 		e := &fetchError{url: u.String(), err: withContext(ctx, err)}
@@ -188,12 +189,12 @@ func apiErrorsText(errs []APIError) string {
 	var parts []string
 	for _, s := range []string{e.Type, e.Message} {
 		if s != "" {
-			parts = append(parts, Sanitize(s, quoteMax))
+			parts = append(parts, textsafe.Line(s, quoteMax))
 		}
 	}
 	text := strings.Join(parts, ": ")
 	if e.Data != "" {
-		text += " (data: " + Sanitize(e.Data, quoteMax) + ")"
+		text += " (data: " + textsafe.Line(e.Data, quoteMax) + ")"
 	}
 	if text == "" {
 		text = "ApiError without detail"

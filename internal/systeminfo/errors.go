@@ -3,6 +3,7 @@ package systeminfo
 import (
 	"errors"
 	"fmt"
+	"github.com/finessectl/finessectl/internal/textsafe"
 	"net/http"
 	"strings"
 )
@@ -39,11 +40,11 @@ func (e *NotInServiceError) Error() string {
 	}
 	switch {
 	case e.Status != "" && e.Reason != "":
-		parts = append(parts, fmt.Sprintf("status is %s (reason: %s)", Sanitize(e.Status, quoteMax), Sanitize(e.Reason, quoteMax)))
+		parts = append(parts, fmt.Sprintf("status is %s (reason: %s)", textsafe.Line(e.Status, quoteMax), textsafe.Line(e.Reason, quoteMax)))
 	case e.Status != "":
-		parts = append(parts, "status is "+Sanitize(e.Status, quoteMax))
+		parts = append(parts, "status is "+textsafe.Line(e.Status, quoteMax))
 	case e.Reason != "":
-		parts = append(parts, Sanitize(e.Reason, quoteMax))
+		parts = append(parts, textsafe.Line(e.Reason, quoteMax))
 	}
 	if len(parts) == 0 {
 		return "not in service"
@@ -63,7 +64,7 @@ func unusable(detail error) error { return &unusableError{detail: detail} }
 func unusablef(format string, args ...any) error { return unusable(fmt.Errorf(format, args...)) }
 
 func (e *unusableError) Error() string {
-	return ErrUnusable.Error() + ": " + Sanitize(e.detail.Error(), errorMax)
+	return ErrUnusable.Error() + ": " + textsafe.Line(e.detail.Error(), errorMax)
 }
 
 func (e *unusableError) Unwrap() []error { return []error{ErrUnusable, e.detail} }
@@ -80,11 +81,11 @@ type fetchError struct {
 }
 
 func (e *fetchError) Error() string {
-	s := "GET " + Sanitize(e.url, quoteMax)
+	s := "GET " + textsafe.Line(e.url, quoteMax)
 	if e.final != "" {
-		s += " (redirected to " + Sanitize(e.final, quoteMax) + ")"
+		s += " (redirected to " + textsafe.Line(e.final, quoteMax) + ")"
 	}
-	return s + ": " + Sanitize(e.err.Error(), errorMax)
+	return s + ": " + textsafe.Line(e.err.Error(), errorMax)
 }
 
 func (e *fetchError) Unwrap() error { return e.err }

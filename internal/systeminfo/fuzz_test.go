@@ -156,26 +156,3 @@ func FuzzInterpret(f *testing.F) {
 		}
 	})
 }
-
-func FuzzSanitize(f *testing.F) {
-	for _, s := range []string{"", "plain", "\x1b[31mred\x1b[0m", "\x1b]0;t\x07x", "a\r\nb", "\u202e\u009b\xff", " a  b "} {
-		f.Add(s, 200)
-		f.Add(s, 3)
-	}
-	f.Fuzz(func(t *testing.T, s string, max int) {
-		max %= 300
-		out := Sanitize(s, max)
-		if !utf8.ValidString(out) || !printable(out) {
-			t.Errorf("Sanitize(%q, %d) = %q is not printable", s, max, out)
-		}
-		if max > 0 && utf8.RuneCountInString(out) > max {
-			t.Errorf("Sanitize(%q, %d) = %q is too long", s, max, out)
-		}
-		if strings.TrimSpace(out) != out || strings.Contains(out, "  ") {
-			t.Errorf("Sanitize(%q, %d) = %q has stray spaces", s, max, out)
-		}
-		if again := Sanitize(out, max); again != out {
-			t.Errorf("not idempotent: %q -> %q -> %q", s, out, again)
-		}
-	})
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/finessectl/finessectl/internal/textsafe"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -118,7 +119,7 @@ func expectEnd(d *xml.Decoder) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return fmt.Errorf("malformed XML: element <%s> after the root element", Sanitize(t.Name.Local, 60))
+			return fmt.Errorf("malformed XML: element <%s> after the root element", textsafe.Line(t.Name.Local, 60))
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) != 0 {
 				return errors.New("malformed XML: text after the root element")
@@ -128,7 +129,7 @@ func expectEnd(d *xml.Decoder) error {
 }
 
 func wrongRoot(root xml.StartElement, want string) error {
-	return fmt.Errorf("root element is <%s>, not <%s>", Sanitize(root.Name.Local, 60), want)
+	return fmt.Errorf("root element is <%s>, not <%s>", textsafe.Line(root.Name.Local, 60), want)
 }
 
 func xmlErr(err error) error {
@@ -164,5 +165,5 @@ func charsetReader(label string, input io.Reader) (io.Reader, error) {
 
 // quote gives a short, sanitized, quoted excerpt of server data.
 func quote(b []byte, max int) string {
-	return `"` + Sanitize(string(b), max) + `"`
+	return `"` + textsafe.Line(string(b), max) + `"`
 }

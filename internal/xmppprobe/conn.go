@@ -3,8 +3,9 @@ package xmppprobe
 import (
 	"errors"
 	"io"
-	"strings"
 	"sync"
+
+	"github.com/finessectl/finessectl/internal/textsafe"
 )
 
 // limitReader fails once more than max bytes have been read, so a server
@@ -48,7 +49,7 @@ func (t *tracer) line(dir, s string) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, _ = io.WriteString(t.w, dir+" "+printable(s)+"\n")
+	_, _ = io.WriteString(t.w, dir+" "+textsafe.Line(s, 0)+"\n")
 }
 
 // teeReader traces every chunk read from the server.
@@ -63,16 +64,4 @@ func (tr teeReader) Read(p []byte) (int, error) {
 		tr.t.line("S:", string(p[:n]))
 	}
 	return n, err
-}
-
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' || r == '\r' {
-			return ' '
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
 }

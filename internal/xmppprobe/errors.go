@@ -3,7 +3,8 @@ package xmppprobe
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/finessectl/finessectl/internal/textsafe"
 )
 
 // Phase names one step of the session, in the order a probe goes through
@@ -73,7 +74,7 @@ type NoPresenceError struct {
 }
 
 func (e *NoPresenceError) Error() string {
-	return fmt.Sprintf("no presence from %s before the deadline (%s)", e.JID, e.Roster)
+	return fmt.Sprintf("no presence from %s before the deadline (%s)", sanitize(e.JID), e.Roster)
 }
 
 // RosterState describes how the awaited JID appears in the probe's roster.
@@ -111,19 +112,6 @@ func conditionText(condition, text string) string {
 }
 
 // sanitize keeps server-supplied text printable and short, so a hostile server
-// cannot write terminal escapes or megabytes into an operator's console.
-func sanitize(s string) string {
-	const max = 200
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= max {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			r = ' '
-		}
-		b.WriteRune(r)
-	}
-	return strings.TrimSpace(b.String())
-}
+// cannot write terminal escapes, bidi overrides or megabytes into an
+// operator's console.
+func sanitize(s string) string { return textsafe.Line(s, 200) }

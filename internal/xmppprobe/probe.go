@@ -38,6 +38,14 @@ const (
 	StartTLS TLSMode = "starttls"
 )
 
+// Label names the mode for people: "direct TLS" or "STARTTLS".
+func (m TLSMode) Label() string {
+	if m == StartTLS {
+		return "STARTTLS"
+	}
+	return "direct TLS"
+}
+
 // DefaultPort is the Finesse port for the mode.
 func (m TLSMode) DefaultPort() int {
 	if m == StartTLS {
@@ -209,9 +217,6 @@ func (s *Session) openStream() error {
 	return nil
 }
 
-// Mechanisms lists the SASL mechanisms the server offered.
-func (s *Session) Mechanisms() []string { return s.features.Mechanisms.Mechanism }
-
 // Login authenticates with SASL PLAIN, binds resource, sends initial presence
 // with priority 0 (the Finesse guide asks for a non-negative priority) and
 // asks for the roster. It never retries: five failures lock a Finesse account.
@@ -306,8 +311,10 @@ func (s *Session) bind(resource string) error {
 	}
 	s.jid = b.Jid
 	// RFC 3921 servers (old Openfire among them) require a session IQ; RFC 6121
-	// ones mark it optional or omit it.
-	if s.features.Session.IsOptional() {
+	// ones omit the feature or mark it <optional/>. gosrc.io/xmpp cannot see
+	// <optional/> (its field has no XML tag), so the IQ goes out whenever the
+	// feature is offered: one round trip, accepted by both kinds.
+	if s.features.Session.XMLName.Local == "" {
 		return nil
 	}
 	if err := s.send("<iq type='set' id='session-1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>", ""); err != nil {
@@ -377,11 +384,13 @@ func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, erro
 }
 
 // Close ends the stream without waiting for the server to agree: the probe
-// has its answer, and a dead server must not delay the verdict.
+// has its answer, and a dead server must not delay the verdict. It closes
+// the TCP socket itself, skipping TLS close_notify, whose own five-second
+// write deadline would otherwise wait on a server that stopped reading.
 func (s *Session) Close() error {
 	_ = s.raw.SetDeadline(time.Now().Add(closeGrace))
 	_ = s.send("</stream:stream>", "")
-	return s.conn.Close()
+	return s.raw.Close()
 }
 
 // Timings returns how long each completed phase took.

@@ -77,6 +77,11 @@ func startFake(t *testing.T, cfg *tls.Config, script func(*peer)) *fake {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveFake(t, ln, cfg, script)
+}
+
+func serveFake(t *testing.T, ln net.Listener, cfg *tls.Config, script func(*peer)) *fake {
+	t.Helper()
 	f := &fake{addr: ln.Addr().String(), done: make(chan struct{})}
 	var conns []net.Conn
 	go func() {

@@ -1,12 +1,13 @@
-package systeminfo
+package textsafe
 
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
-func TestSanitize(t *testing.T) {
+func TestLine(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
@@ -49,20 +50,20 @@ func TestSanitize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Sanitize(tt.in, tt.max)
+			got := Line(tt.in, tt.max)
 			if got != tt.want {
-				t.Errorf("Sanitize(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+				t.Errorf("Line(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 			}
-			if again := Sanitize(got, tt.max); again != got {
+			if again := Line(got, tt.max); again != got {
 				t.Errorf("not idempotent: %q -> %q", got, again)
 			}
 		})
 	}
 }
 
-func TestSanitizeLongInput(t *testing.T) {
+func TestLineLongInput(t *testing.T) {
 	in := strings.Repeat("é\x1b[1m\n", 1<<18) // about 2 MiB
-	got := Sanitize(in, 200)
+	got := Line(in, 200)
 	if n := utf8.RuneCountInString(got); n != 200 {
 		t.Errorf("got %d runes, want 200", n)
 	}
@@ -71,10 +72,42 @@ func TestSanitizeLongInput(t *testing.T) {
 	}
 }
 
-func BenchmarkSanitize(b *testing.B) {
+func BenchmarkLine(b *testing.B) {
 	s := "CTI connection lost \x1b[31m while failing over to side B\r\n"
 	b.ReportAllocs()
 	for b.Loop() {
-		Sanitize(s, 200)
+		Line(s, 200)
 	}
+}
+
+func FuzzLine(f *testing.F) {
+	for _, s := range []string{"", "plain", "\x1b[31mred\x1b[0m", "\x1b]0;t\x07x", "a\r\nb", "\u202e\u009b\xff", " a  b "} {
+		f.Add(s, 200)
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		max %= 300
+		out := Line(s, max)
+		if !utf8.ValidString(out) || !printable(out) {
+			t.Errorf("Line(%q, %d) = %q is not printable", s, max, out)
+		}
+		if max > 0 && utf8.RuneCountInString(out) > max {
+			t.Errorf("Line(%q, %d) = %q is too long", s, max, out)
+		}
+		if strings.TrimSpace(out) != out || strings.Contains(out, "  ") {
+			t.Errorf("Line(%q, %d) = %q has stray spaces", s, max, out)
+		}
+		if again := Line(out, max); again != out {
+			t.Errorf("not idempotent: %q -> %q -> %q", s, out, again)
+		}
+	})
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r != ' ' && !unicode.IsGraphic(r) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,6 @@
-package systeminfo
+// Package textsafe makes text from untrusted servers safe to print: on a
+// terminal, in a log line, in a monitoring system's one-line status.
+package textsafe
 
 import (
 	"fmt"
@@ -7,15 +9,15 @@ import (
 	"unicode/utf8"
 )
 
-// Sanitize makes a string from an untrusted server safe to print on one line
+// Line makes a string from an untrusted server safe to print on one line
 // of a terminal, a log or a monitoring system. ANSI escape sequences are
 // removed; every run of whitespace (newlines included, so a server cannot
 // forge extra output lines) becomes one space; other control and format
 // characters (bidi overrides, zero-width characters) and invalid UTF-8 are
 // shown as Go-style escapes such as \x1b or \u202e. The result is trimmed and
 // holds at most max runes, ending in "…" when it was cut; max <= 0 means no
-// limit. Sanitize is idempotent.
-func Sanitize(s string, max int) string {
+// limit. Line is idempotent.
+func Line(s string, max int) string {
 	var b strings.Builder
 	runes := 0     // runes written to b
 	fits := 0      // length of b at the last point where an ellipsis still fits
