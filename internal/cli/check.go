@@ -71,7 +71,7 @@ Credentials:
 With --connect-only no credentials are needed: criterion 2 stops after TLS and
 stream negotiation, and presence is reported as not checked.
 
-TLS is always verified. --ca-file trusts a PEM bundle (instead of the system
+TLS is verified unless -k/--insecure is given. --ca-file trusts a PEM bundle (instead of the system
 roots) for both ports; the Notification Service presents the same certificate
 as Finesse Tomcat, issued to the node you dial, so both ports are verified
 against that host name (or --tls-server-name).
@@ -80,7 +80,10 @@ Output is a report per server (-o text), or a stable JSON document (-o json)
 documented in the README. Colour follows --color; 'auto' colours only a
 terminal, and never when NO_COLOR is set.
 
-The exit code names the failure: see 'finessectl help exit-codes'.`
+Exit codes (more in 'finessectl help exit-codes'); with several servers, the
+code of the first server, in the order given, that is not fully available:
+
+`
 
 const checkExample = `  # Check a Finesse pair, as a cron job or CI step would
   FINESSE_USER=healthprobe finessectl check --password-file /etc/finessectl/probe.pw \
@@ -101,7 +104,7 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	cmd := &cobra.Command{
 		Use:     "check [flags] SERVER...",
 		Short:   "Check Finesse servers against the guide's three availability criteria",
-		Long:    checkLong,
+		Long:    checkLong + exitCodeTable(false),
 		Example: checkExample,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {

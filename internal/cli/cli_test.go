@@ -118,6 +118,7 @@ func TestMainExitCodes(t *testing.T) {
 	}{
 		{name: "version", args: []string{"--version"}, want: 0, stdoutHas: "finessectl v9.9.9"},
 		{name: "help", args: []string{"check", "--help"}, want: 0, stdoutHas: "FINESSE_PASSWORD"},
+		{name: "help lists exit codes", args: []string{"check", "--help"}, want: 0, stdoutHas: "  31  no presence of the 'finesse' user"},
 		{name: "exit codes topic", args: []string{"help", "exit-codes"}, want: 0, stdoutHas: "31  no presence"},
 		{name: "no servers", args: []string{"check"}, want: 64, stderrHas: "at least one SERVER"},
 		{name: "unknown flag", args: []string{"check", "--bogus"}, want: 64, stderrHas: "Run 'finessectl check --help'"},

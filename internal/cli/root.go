@@ -78,19 +78,26 @@ func newExitCodesTopic() *cobra.Command {
 	var b strings.Builder
 	b.WriteString("finessectl's exit code names the first failure it met. With several servers,\n")
 	b.WriteString("it is the code of the first server, in the order given, that is not fully\navailable.\n\n")
-	b.WriteString("  code  meaning\n")
-	for _, s := range check.Scenarios {
-		fmt.Fprintf(&b, "  %4d  %s\n", s.Code, s.Meaning)
-		if s.Guide != "" {
-			fmt.Fprintf(&b, "        scenario: %s\n", s.Guide)
-		}
-	}
+	b.WriteString(exitCodeTable(true))
 	b.WriteString("\nCodes 1 and 2 are never used: a crash is reported as 70, a usage error as 64.")
 	return &cobra.Command{
 		Use:   "exit-codes",
 		Short: "What each exit code means, and the failure scenario behind it",
 		Long:  b.String(),
 	}
+}
+
+// exitCodeTable lists the contract, with the guide's scenarios when asked.
+func exitCodeTable(scenarios bool) string {
+	var b strings.Builder
+	b.WriteString("  code  meaning\n")
+	for _, s := range check.Scenarios {
+		fmt.Fprintf(&b, "  %4d  %s\n", s.Code, s.Meaning)
+		if scenarios && s.Guide != "" {
+			fmt.Fprintf(&b, "        scenario: %s\n", s.Guide)
+		}
+	}
+	return b.String()
 }
 
 // resolveVersion prefers the version stamped at link time, then the module

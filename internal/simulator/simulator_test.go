@@ -118,6 +118,11 @@ func TestTimelineObservedByConnectedClient(t *testing.T) {
 	if err := s.Login(ctx, "probe", "pw", "timeline"); err != nil {
 		t.Fatal(err)
 	}
+	// The answer to the initial presence first, so that every later change
+	// is a push, however slowly the server gets to the login.
+	if p, err := s.AwaitPresence(ctx, "finesse@"+n.Host); err != nil || !p.Available {
+		t.Fatalf("initial presence %+v, %v", p, err)
+	}
 	steps, err := ParseTimeline("webapp-down@20ms,healthy@60ms,finesse-disconnected@100ms,healthy@140ms")
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +130,7 @@ func TestTimelineObservedByConnectedClient(t *testing.T) {
 	go func() {
 		_ = RunTimeline(ctx, steps, func(st Step) error { return c.SetScenario(st.Node, st.Scenario) }, time.After)
 	}()
-	var seen []string
+	seen := []string{"available"}
 	for len(seen) < 5 {
 		p, err := s.AwaitPresence(ctx, "finesse@"+n.Host)
 		if err != nil {
