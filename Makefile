@@ -14,8 +14,9 @@ TOOLS       := $(CURDIR)/bin/tools
 
 all: build
 
+# Static (no cgo): the binary can be copied to any Linux monitoring host.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/finessectl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/finessectl
 
 ## demo: check a simulated Finesse node through every failure scenario
 demo:

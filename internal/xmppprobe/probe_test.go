@@ -387,6 +387,10 @@ func TestBareStreamCloseIsReportedWithoutLeaks(t *testing.T) {
 			t.Fatalf("want ErrStreamClosed, got %v", err)
 		}
 	}
+	// gosrc.io/xmpp's StreamManager would reconnect here; the probe never does.
+	if n := f.accepted.Load(); n != 20 {
+		t.Fatalf("server saw %d connections for 20 dials", n)
+	}
 	// The fake's own per-connection goroutines finish by themselves; allow
 	// them a moment, then require the count back near where it was.
 	deadline := time.Now().Add(2 * time.Second)
