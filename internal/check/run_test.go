@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/nettest"
 	"github.com/finessectl/finessectl/internal/pki"
 	"github.com/finessectl/finessectl/internal/systeminfo"
 )
@@ -62,44 +63,12 @@ func systemInfoServer(t *testing.T, p testPKI, status int, body string) Target {
 	return tg
 }
 
-// silentPort accepts connections and never says a word.
-func silentPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
+func silentPort(t *testing.T) int { return portOf(nettest.Silent(t)) }
+func closedPort(t *testing.T) int { return portOf(nettest.Refused(t)) }
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 func TestRunVerdicts(t *testing.T) {

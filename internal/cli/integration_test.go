@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/nettest"
 	"github.com/finessectl/finessectl/internal/pki"
 	"github.com/finessectl/finessectl/internal/prosodytest"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
@@ -167,7 +168,7 @@ func TestIntegrationExitCodes(t *testing.T) {
 	l := newLab(t)
 	goodHTTPS := l.systemInfoServer(t, l.leaf)
 	otherHTTPS := l.systemInfoServer(t, l.otherLeaf)
-	closed := closedAddr(t)
+	closed := nettest.Refused(t)
 	creds := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": probePass}
 	wrongPW := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "not-the-password"}
 	loner := map[string]string{"FINESSE_USER": "loner", "FINESSE_PASSWORD": probePass}
@@ -261,7 +262,7 @@ func TestIntegrationConnectOnly(t *testing.T) {
 func TestIntegrationSilentPortsEndAtDeadline(t *testing.T) {
 	l := newLab(t)
 	https := l.systemInfoServer(t, l.leaf)
-	silent := silentAddr(t)
+	silent := nettest.Silent(t)
 	_, silentPort, _ := net.SplitHostPort(silent)
 	creds := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": probePass}
 	for _, tc := range []struct {
@@ -294,45 +295,6 @@ func assertRun(t *testing.T, r run, want check.Code, msgHas string) {
 	if strings.Contains(r.stdout+r.stderr, probePass) {
 		t.Fatalf("the probe password appears in the output")
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-func silentAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
 }
 
 func clientTLS(t *testing.T, caFile string) *tls.Config {
