@@ -13,7 +13,6 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/finessectl/finessectl/internal/check"
-
 	"github.com/finessectl/finessectl/internal/textsafe"
 )
 

@@ -1,7 +1,5 @@
 package systeminfo
 
-import "strings"
-
 // APIError is one <ApiError> of Finesse's error body.
 type APIError struct {
 	Type    string `json:"type,omitempty"`
@@ -26,12 +24,9 @@ func ParseAPIErrors(data []byte) ([]APIError, error) {
 }
 
 func parseAPIErrors(data []byte) ([]APIError, error) {
-	d, root, err := openRoot(data)
+	d, err := openRoot(data, "ApiErrors")
 	if err != nil {
 		return nil, err
-	}
-	if !strings.EqualFold(root.Name.Local, "ApiErrors") {
-		return nil, wrongRoot(root, "ApiErrors")
 	}
 	var errs []APIError
 	err = eachChild(d, func(name string) error {
@@ -39,17 +34,7 @@ func parseAPIErrors(data []byte) ([]APIError, error) {
 			return skip(d)
 		}
 		var e APIError
-		err := eachChild(d, func(name string) error {
-			switch name {
-			case "errortype":
-				return textInto(d, &e.Type)
-			case "errormessage":
-				return textInto(d, &e.Message)
-			case "errordata":
-				return textInto(d, &e.Data)
-			}
-			return skip(d)
-		})
+		err := textFields(d, map[string]*string{"errortype": &e.Type, "errormessage": &e.Message, "errordata": &e.Data})
 		errs = append(errs, e)
 		return err
 	})

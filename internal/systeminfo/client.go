@@ -6,13 +6,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/finessectl/finessectl/internal/textsafe"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/finessectl/finessectl/internal/textsafe"
 )
 
 // maxRedirects is enough for Finesse's HTTP ports (80, 8082), which redirect

@@ -3,9 +3,10 @@ package systeminfo
 import (
 	"errors"
 	"fmt"
-	"github.com/finessectl/finessectl/internal/textsafe"
 	"net/http"
 	"strings"
+
+	"github.com/finessectl/finessectl/internal/textsafe"
 )
 
 // ErrUnusable means the server answered, but not with anything that says

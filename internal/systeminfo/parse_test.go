@@ -290,58 +290,33 @@ func TestParseErrorIsSanitized(t *testing.T) {
 	}
 }
 
+// TestParseAPIErrors covers the fixtures and hand-written shapes.
 func TestParseAPIErrors(t *testing.T) {
 	tests := []struct {
-		file    string
-		want    []APIError
-		wantErr string
-	}{
-		{file: "apierrors-503-server-out-of-service.xml", want: []APIError{{Type: "Service Unavailable", Message: "SERVER_OUT_OF_SERVICE"}}},
-		{file: "apierrors-generic.xml", want: []APIError{{Type: "type", Message: "message", Data: "data"}}},
-		{file: "apierrors-pubsub-lowercase.xml", want: []APIError{{Type: "Invalid State", Message: "CF_INVALID_OBJECT_STATE", Data: "22"}}},
-		{file: "sysinfo-12.6-schema.xml", wantErr: "root element is <SystemInfo>, not <ApiErrors>"},
-		{file: "garbage-html-error-page.html", wantErr: "root element is <html>"},
-		{file: "garbage-json.json", wantErr: "not XML"},
-		{file: "garbage-empty.xml", wantErr: "empty document"},
-		{file: "garbage-billion-laughs.xml", wantErr: "root element is <SystemInfo>"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			got, err := ParseAPIErrors(fixture(t, tt.file))
-			if tt.wantErr != "" {
-				if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want ErrUnusable containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseAPIErrorsShapes(t *testing.T) {
-	tests := []struct {
 		name    string
-		in      string
+		in      []byte
 		want    []APIError
 		wantErr string
 	}{
-		{name: "two errors, mixed case, unknown child", in: `<APIERRORS><ApiError><ErrorType>A</ErrorType><Extra>x</Extra></ApiError><apierror><errormessage> M </errormessage></apierror></APIERRORS>`,
+		{name: "apierrors-503-server-out-of-service.xml", in: fixture(t, "apierrors-503-server-out-of-service.xml"), want: []APIError{{Type: "Service Unavailable", Message: "SERVER_OUT_OF_SERVICE"}}},
+		{name: "apierrors-generic.xml", in: fixture(t, "apierrors-generic.xml"), want: []APIError{{Type: "type", Message: "message", Data: "data"}}},
+		{name: "apierrors-pubsub-lowercase.xml", in: fixture(t, "apierrors-pubsub-lowercase.xml"), want: []APIError{{Type: "Invalid State", Message: "CF_INVALID_OBJECT_STATE", Data: "22"}}},
+		{name: "sysinfo-12.6-schema.xml", in: fixture(t, "sysinfo-12.6-schema.xml"), wantErr: "root element is <SystemInfo>, not <ApiErrors>"},
+		{name: "garbage-html-error-page.html", in: fixture(t, "garbage-html-error-page.html"), wantErr: "root element is <html>"},
+		{name: "garbage-json.json", in: fixture(t, "garbage-json.json"), wantErr: "not XML"},
+		{name: "garbage-empty.xml", in: fixture(t, "garbage-empty.xml"), wantErr: "empty document"},
+		{name: "garbage-billion-laughs.xml", in: fixture(t, "garbage-billion-laughs.xml"), wantErr: "root element is <SystemInfo>"},
+		{name: "two errors, mixed case, unknown child", in: []byte(`<APIERRORS><ApiError><ErrorType>A</ErrorType><Extra>x</Extra></ApiError><apierror><errormessage> M </errormessage></apierror></APIERRORS>`),
 			want: []APIError{{Type: "A"}, {Message: "M"}}},
-		{name: "unknown siblings skipped", in: `<ApiErrors><Note>hi</Note><ApiError><ErrorData>d</ErrorData></ApiError></ApiErrors>`,
+		{name: "unknown siblings skipped", in: []byte(`<ApiErrors><Note>hi</Note><ApiError><ErrorData>d</ErrorData></ApiError></ApiErrors>`),
 			want: []APIError{{Data: "d"}}},
-		{name: "no ApiError", in: `<ApiErrors/>`, want: nil},
-		{name: "truncated", in: `<ApiErrors><ApiError><ErrorType>A`, wantErr: "truncated XML"},
-		{name: "wrong root", in: `<ApiError><ErrorType>A</ErrorType></ApiError>`, wantErr: "root element is <ApiError>, not <ApiErrors>"},
+		{name: "no ApiError", in: []byte(`<ApiErrors/>`), want: nil},
+		{name: "truncated", in: []byte(`<ApiErrors><ApiError><ErrorType>A`), wantErr: "truncated XML"},
+		{name: "wrong root", in: []byte(`<ApiError><ErrorType>A</ErrorType></ApiError>`), wantErr: "root element is <ApiError>, not <ApiErrors>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseAPIErrors([]byte(tt.in))
+			got, err := ParseAPIErrors(tt.in)
 			if tt.wantErr != "" {
 				if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want ErrUnusable containing %q", err, tt.wantErr)

@@ -9,10 +9,7 @@
 // SystemInfo and systemInfo).
 package systeminfo
 
-import (
-	"encoding/xml"
-	"strings"
-)
+import "encoding/xml"
 
 // Status values documented by Cisco. Anything else (PARTIAL_SERVICE has been
 // seen in the documentation of other APIs) is simply "not IN_SERVICE".
@@ -139,12 +136,9 @@ func Parse(data []byte) (*Info, error) {
 }
 
 func parse(data []byte) (*Info, error) {
-	d, root, err := openRoot(data)
+	d, err := openRoot(data, "SystemInfo")
 	if err != nil {
 		return nil, err
-	}
-	if !strings.EqualFold(root.Name.Local, "SystemInfo") {
-		return nil, wrongRoot(root, "SystemInfo")
 	}
 	info := &Info{}
 	err = eachChild(d, func(name string) error {
@@ -163,17 +157,7 @@ func parse(data []byte) (*Info, error) {
 					return skip(d)
 				}
 				var s CTIServer
-				err := eachChild(d, func(name string) error {
-					switch name {
-					case "host":
-						return textInto(d, &s.Host)
-					case "connectedduration":
-						return textInto(d, &s.ConnectedDuration)
-					case "active":
-						return textInto(d, &s.Active)
-					}
-					return skip(d)
-				})
+				err := textFields(d, map[string]*string{"host": &s.Host, "connectedduration": &s.ConnectedDuration, "active": &s.Active})
 				info.CTIServers = append(info.CTIServers, s)
 				return err
 			})
@@ -194,18 +178,6 @@ func parse(data []byte) (*Info, error) {
 
 func parseNode(d *xml.Decoder) (*Node, error) {
 	n := &Node{}
-	err := eachChild(d, func(name string) error {
-		switch name {
-		case "host":
-			return textInto(d, &n.Host)
-		case "httpsport":
-			return textInto(d, &n.HTTPSPort)
-		case "xmppport":
-			return textInto(d, &n.XMPPPort)
-		case "xmppsecureport":
-			return textInto(d, &n.XMPPSecurePort)
-		}
-		return skip(d)
-	})
+	err := textFields(d, map[string]*string{"host": &n.Host, "httpsport": &n.HTTPSPort, "xmppport": &n.XMPPPort, "xmppsecureport": &n.XMPPSecurePort})
 	return n, err
 }

@@ -5,10 +5,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/finessectl/finessectl/internal/textsafe"
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/finessectl/finessectl/internal/textsafe"
 )
 
 // The helpers below walk tokens instead of using xml.Unmarshal because
@@ -22,37 +23,52 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 
 var errEncoding = errors.New("encoding not supported (only UTF-8, ISO-8859-1 and US-ASCII are)")
 
-// openRoot starts decoding data and returns the decoder positioned just after
-// the root element's start tag.
-func openRoot(data []byte) (*xml.Decoder, xml.StartElement, error) {
+// openRoot starts decoding data, checks that the root element is want
+// (matched without regard to case, as everywhere here) and returns the
+// decoder positioned just after the root's start tag.
+func openRoot(data []byte, want string) (*xml.Decoder, error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
-		return nil, xml.StartElement{}, errors.New("empty document")
+		return nil, errors.New("empty document")
 	}
 	if trimmed[0] != '<' {
-		return nil, xml.StartElement{}, fmt.Errorf("not XML: starts %s", quote(trimmed, 40))
+		return nil, fmt.Errorf("not XML: starts %s", quote(trimmed, 40))
 	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.CharsetReader = charsetReader
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
-			return nil, xml.StartElement{}, errors.New("no root element")
+			return nil, errors.New("no root element")
 		}
 		if err != nil {
-			return nil, xml.StartElement{}, xmlErr(err)
+			return nil, xmlErr(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return d, t, nil
+			if !strings.EqualFold(t.Name.Local, want) {
+				return nil, fmt.Errorf("root element is <%s>, not <%s>", textsafe.Line(t.Name.Local, 60), want)
+			}
+			return d, nil
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) != 0 {
-				return nil, xml.StartElement{}, errors.New("not XML: text before the root element")
+				return nil, errors.New("not XML: text before the root element")
 			}
 		}
 		// Declarations, comments and DOCTYPE directives are skipped.
 	}
+}
+
+// textFields reads the children of the current element into the strings
+// named by their lower-cased element names, skipping any other child.
+func textFields(d *xml.Decoder, fields map[string]*string) error {
+	return eachChild(d, func(name string) error {
+		if p, ok := fields[name]; ok {
+			return textInto(d, p)
+		}
+		return skip(d)
+	})
 }
 
 // eachChild calls fn with the lower-cased local name of each child element
@@ -126,10 +142,6 @@ func expectEnd(d *xml.Decoder) error {
 			}
 		}
 	}
-}
-
-func wrongRoot(root xml.StartElement, want string) error {
-	return fmt.Errorf("root element is <%s>, not <%s>", textsafe.Line(root.Name.Local, 60), want)
 }
 
 func xmlErr(err error) error {
