@@ -2,60 +2,83 @@ package check
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"net"
+	"strings"
 
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/systeminfo"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
 // systemInfoCode maps a SystemInfo fetch error to the contract.
-func systemInfoCode(err error) Code {
+func systemInfoCode(err error) finesse.Code {
 	var nis *systeminfo.NotInServiceError
+	var te *probe.TLSError
 	switch {
 	case errors.As(err, &nis):
-		return NotInService
+		return finesse.NotInService
 	case errors.Is(err, systeminfo.ErrUnusable):
-		return SystemInfoUnusable
-	case isTLSFailure(err):
-		return SystemInfoTLS
+		return finesse.SystemInfoUnusable
+	case errors.As(err, &te):
+		return finesse.SystemInfoTLS
 	}
-	return SystemInfoUnreachable
+	return finesse.SystemInfoUnreachable
 }
 
 // xmppCode maps a failure to connect or log in to the Notification Service.
-func xmppCode(err error) Code {
+func xmppCode(err error) finesse.Code {
 	var ae *xmppprobe.AuthError
 	var pe *xmppprobe.PhaseError
+	var te *probe.TLSError
 	switch {
 	case errors.As(err, &ae):
-		return XMPPAuthFailed
+		return finesse.XMPPAuthFailed
 	// A server that takes the credentials and never answers has a stuck
-	// authentication backend; one that ends the stream instead is going down.
+	// authentication backend; one that ends the stream instead is going
+	// down, and one that accepted them and then fell silent (the restart
+	// phase) has a broken Notification Service.
 	case errors.As(err, &pe) && pe.Phase == xmppprobe.PhaseAuth && errors.Is(err, context.DeadlineExceeded):
-		return XMPPAuthFailed
-	case isTLSFailure(err):
-		return XMPPTLS
+		return finesse.XMPPAuthFailed
+	case errors.As(err, &te):
+		return finesse.XMPPTLS
 	}
-	return XMPPConnectionFailed
+	return finesse.XMPPConnectionFailed
 }
 
-// isTLSFailure reports certificate and TLS protocol failures, as opposed to
-// the network failing underneath TLS.
-func isTLSFailure(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-		record   tls.RecordHeaderError
-		alert    tls.AlertError
-		op       *net.OpError
-	)
-	// crypto/tls reports an alert from the peer as a net.OpError with this Op.
-	remoteAlert := errors.As(err, &op) && op.Op == "remote error"
-	return remoteAlert || errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) ||
-		errors.As(err, &invalid) || errors.As(err, &record) || errors.As(err, &alert)
+// authHints looks for the usual causes of a failed Finesse sign-in.
+func authHints(info *systeminfo.Info, user string) []Hint {
+	var hints []Hint
+	if info == nil {
+		return nil
+	}
+	if strings.EqualFold(info.DeploymentType, "UCCE") && !allDigits(user) {
+		hints = append(hints, HintAgentID)
+	}
+	switch strings.ToUpper(info.SystemAuthMode) {
+	case finesse.AuthModeSSO, finesse.AuthModeHybrid:
+		hints = append(hints, HintSSO)
+	}
+	return hints
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// warnings lists what an operator should know about an IN_SERVICE node.
+func warnings(info *systeminfo.Info) []Warning {
+	var ws []Warning
+	if strings.EqualFold(info.FinesseMMode, finesse.MaintenanceInProgress) {
+		ws = append(ws, WarnMaintenance)
+	}
+	if info.LastCTIHeartbeatStatus != "" && !strings.EqualFold(info.LastCTIHeartbeatStatus, finesse.HeartbeatSuccess) {
+		ws = append(ws, WarnCTIHeartbeat)
+	}
+	return ws
 }

@@ -1,3 +1,7 @@
+// Package check runs the guide's three availability criteria in order
+// against each server, turns what the probes saw into a verdict and an exit
+// code, and attaches the warnings and likely causes the facts point to. It
+// writes no sentences: renderers build them from the result.
 package check
 
 import (
@@ -7,12 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/systeminfo"
-	"github.com/finessectl/finessectl/internal/textsafe"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
@@ -36,8 +39,10 @@ type Options struct {
 	User, Password  string      // the probe account; ignored with ConnectOnly
 	FinesseJID      string      // default finesse@<xmppDomain>
 	ConnectOnly     bool        // stop after the XMPP stream is negotiated, without logging in
-	Trace           io.Writer   // XMPP conversation, credentials redacted
-	Resource        func() string
+	// Trace receives the XMPP conversation of every server, credentials
+	// redacted, each line prefixed with the server's name.
+	Trace    io.Writer
+	Resolver *net.Resolver // nil means the system's
 }
 
 func (o Options) withDefaults() Options {
@@ -56,9 +61,6 @@ func (o Options) withDefaults() Options {
 	if o.TLS == nil {
 		o.TLS = &tls.Config{}
 	}
-	if o.Resource == nil {
-		o.Resource = xmppprobe.NewResource
-	}
 	return o
 }
 
@@ -66,10 +68,17 @@ func (o Options) withDefaults() Options {
 // returns their verdicts in the order given.
 func Run(ctx context.Context, targets []Target, opts Options) Result {
 	opts = opts.withDefaults()
-	client := newHTTPClient(opts)
-	return collect(targets, opts.Timeout, stuckGrace, func(t Target) ServerResult {
-		return checkServer(ctx, t, opts, client)
+	https := opts.TLS.Clone()
+	if opts.TLSServerName != "" {
+		https.ServerName = opts.TLSServerName
+	}
+	client := &systeminfo.Client{TLS: https, Resolver: opts.Resolver}
+	trace := &traceSink{w: opts.Trace}
+	res := collect(targets, opts.Timeout, stuckGrace, func(t Target) ServerResult {
+		return checkServer(ctx, t, opts, client, trace.forServer(t.Name))
 	})
+	res.linkPeers()
+	return res
 }
 
 // collect runs check on every target concurrently. It returns by timeout plus
@@ -120,90 +129,63 @@ func guarded(t Target, check func(Target) ServerResult) (r ServerResult) {
 // to blame, so none is named.
 func internalFailure(t Target, d time.Duration, err error) ServerResult {
 	return ServerResult{Target: t, Checks: initialChecks(), Duration: d,
-		Failure: &Failure{Code: Internal, Err: err}}
-}
-
-func newHTTPClient(o Options) *http.Client {
-	cfg := o.TLS.Clone()
-	if o.TLSServerName != "" {
-		cfg.ServerName = o.TLSServerName
-	}
-	return &http.Client{Transport: &http.Transport{
-		// The check must see the server directly, as an agent desktop would;
-		// a proxy from the environment would test the proxy instead.
-		Proxy:             nil,
-		DialContext:       (&net.Dialer{}).DialContext,
-		TLSClientConfig:   cfg,
-		ForceAttemptHTTP2: true,
-		DisableKeepAlives: true,
-	}}
+		Failure: &Failure{Code: finesse.Internal, Err: err}}
 }
 
 func initialChecks() []CheckResult {
-	checks := make([]CheckResult, len(Criteria))
-	for i, c := range Criteria {
+	checks := make([]CheckResult, len(finesse.Criteria))
+	for i, c := range finesse.Criteria {
 		checks[i] = CheckResult{Criterion: c, Status: Skipped}
 	}
 	return checks
 }
 
 // checkServer runs the three criteria in order and stops at the first that fails.
-func checkServer(ctx context.Context, t Target, o Options, client *http.Client) (r ServerResult) {
+func checkServer(ctx context.Context, t Target, o Options, client *systeminfo.Client, trace io.Writer) (r ServerResult) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-
 	r = ServerResult{Target: t, Checks: initialChecks(), ConnectOnly: o.ConnectOnly}
 	defer func() { r.Duration = time.Since(start) }()
-	skipRest := func(from int, why string) {
-		for i := from; i < len(r.Checks); i++ {
-			r.Checks[i].Message = why
-		}
-	}
 
-	info, chk, fail := checkSystemInfo(ctx, t, client)
-	r.SystemInfo, r.Checks[0] = info, chk
-	if fail != nil {
-		r.Failure = fail
-		skipRest(1, "not checked: the guide's criteria are checked in order, and systeminfo failed")
+	if r.Failure = checkSystemInfo(ctx, &r, client); r.Failure != nil {
 		return r
 	}
+	r.Warnings = warnings(r.SystemInfo.Info)
 
-	sess, chk, fail := checkXMPP(ctx, t, info, o)
-	r.Checks[1] = chk
-	if fail != nil {
-		r.Failure = fail
-		skipRest(2, "not checked: the 'finesse' presence cannot be seen without an XMPP session")
-		return r
-	}
+	sess := xmppprobe.New(xmppConfig(t, r.SystemInfo.Info, o, trace))
 	defer sess.Close()
-	if o.ConnectOnly {
-		skipRest(2, "not checked: --connect-only does not log in, so presence is unknown")
+	if r.Failure = checkXMPP(ctx, &r, sess, o); r.Failure != nil || o.ConnectOnly {
 		return r
 	}
-
-	r.Checks[2], r.Failure = checkPresence(ctx, sess, presenceJID(info, t, o), o.PresenceTimeout)
+	r.Failure = checkPresence(ctx, &r, sess, presenceJID(r.SystemInfo.Info, t, o), o.PresenceTimeout)
 	return r
 }
 
-func checkSystemInfo(ctx context.Context, t Target, client *http.Client) (*systeminfo.Info, CheckResult, *Failure) {
+// finish records a criterion's outcome in r.Checks.
+func finish(r *ServerResult, c finesse.Criterion, start time.Time, f *Failure) *Failure {
+	for i := range r.Checks {
+		if r.Checks[i].Criterion == c {
+			r.Checks[i].Duration = time.Since(start)
+			r.Checks[i].Status = Pass
+			if f != nil {
+				r.Checks[i].Status = Fail
+			}
+		}
+	}
+	return f
+}
+
+func checkSystemInfo(ctx context.Context, r *ServerResult, client *systeminfo.Client) *Failure {
 	start := time.Now()
-	c := systeminfo.Client{HTTP: client}
-	info, err := c.Fetch(ctx, t.BaseURL())
-	chk := CheckResult{Criterion: CriterionSystemInfo, Duration: time.Since(start)}
+	resp, err := client.Fetch(ctx, r.Target.BaseURL())
+	r.SystemInfo = resp
+	r.Checks[0].Phases = resp.Timings
+	var f *Failure
 	if err != nil {
-		chk.Status, chk.Message = Fail, err.Error()
-		return info, chk, &Failure{Criterion: CriterionSystemInfo, Code: systemInfoCode(err), Err: err}
+		f = &Failure{Criterion: finesse.CriterionSystemInfo, Code: systemInfoCode(err), Err: err}
 	}
-	chk.Status = Pass
-	chk.Message = "status IN_SERVICE"
-	if info.DeploymentType != "" {
-		chk.Message += ", " + textsafe.Line(info.DeploymentType, 20)
-	}
-	if info.XMPPDomain != "" {
-		chk.Message += ", XMPP domain " + textsafe.Line(info.XMPPDomain, 100)
-	}
-	return info, chk, nil
+	return finish(r, finesse.CriterionSystemInfo, start, f)
 }
 
 // xmppDomain is what goes into the stream header; Finesse's SystemInfo always
@@ -219,12 +201,10 @@ func presenceJID(info *systeminfo.Info, t Target, o Options) string {
 	if o.FinesseJID != "" {
 		return o.FinesseJID
 	}
-	return "finesse@" + xmppDomain(info, t)
+	return finesse.FinesseUser + "@" + xmppDomain(info, t)
 }
 
-func checkXMPP(ctx context.Context, t Target, info *systeminfo.Info, o Options) (*xmppprobe.Session, CheckResult, *Failure) {
-	start := time.Now()
-	chk := CheckResult{Criterion: CriterionXMPP}
+func xmppConfig(t Target, info *systeminfo.Info, o Options, trace io.Writer) xmppprobe.Config {
 	tlsCfg := o.TLS.Clone()
 	// The Notification Service shares Tomcat's certificate, which names this
 	// node, while xmppDomain may name the primary: verify what was dialed.
@@ -232,68 +212,54 @@ func checkXMPP(ctx context.Context, t Target, info *systeminfo.Info, o Options) 
 	if o.TLSServerName != "" {
 		tlsCfg.ServerName = o.TLSServerName
 	}
-	addr := net.JoinHostPort(t.Host, strconv.Itoa(o.XMPPPort))
-	cfg := xmppprobe.Config{Addr: addr, Domain: xmppDomain(info, t), Mode: o.XMPPMode, TLS: tlsCfg, Trace: o.Trace}
-
-	sess, err := xmppprobe.Dial(ctx, cfg)
-	if err == nil && !o.ConnectOnly {
-		err = sess.Login(ctx, o.User, o.Password, o.Resource())
+	return xmppprobe.Config{
+		Addr:   net.JoinHostPort(t.Host, strconv.Itoa(o.XMPPPort)),
+		Domain: xmppDomain(info, t),
+		Mode:   o.XMPPMode,
+		TLS:    tlsCfg,
+		Trace:  trace,
 	}
-	chk.Duration = time.Since(start)
-	if sess != nil {
-		chk.Phases = phases(sess.Timings())
-	}
-	if err != nil {
-		if sess != nil {
-			sess.Close()
-		}
-		chk.Status, chk.Message = Fail, fmt.Sprintf("%s (%s): %v", addr, o.XMPPMode.Label(), err)
-		return nil, chk, &Failure{Criterion: CriterionXMPP, Code: xmppCode(err), Err: err}
-	}
-	chk.Status = Pass
-	if o.ConnectOnly {
-		chk.Message = fmt.Sprintf("stream negotiated with %s (%s); not logged in (--connect-only)", addr, o.XMPPMode.Label())
-	} else {
-		chk.Message = fmt.Sprintf("logged in to %s (%s) as %s", addr, o.XMPPMode.Label(), textsafe.Line(sess.JID(), 200))
-	}
-	return sess, chk, nil
 }
 
-func checkPresence(ctx context.Context, sess *xmppprobe.Session, jid string, wait time.Duration) (CheckResult, *Failure) {
+func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o Options) *Failure {
+	start := time.Now()
+	err := sess.Connect(ctx)
+	if err == nil && !o.ConnectOnly {
+		err = sess.Login(ctx, o.User, o.Password, xmppprobe.NewResource())
+	}
+	facts := sess.Facts()
+	r.XMPP = &facts
+	r.Checks[1].Phases = facts.Timings
+	var f *Failure
+	if err != nil {
+		f = &Failure{Criterion: finesse.CriterionXMPP, Code: xmppCode(err), Err: err}
+		if f.Code == finesse.XMPPAuthFailed {
+			f.Hints = authHints(r.Info(), o.User)
+		}
+	}
+	return finish(r, finesse.CriterionXMPP, start, f)
+}
+
+func checkPresence(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, jid string, wait time.Duration) *Failure {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	pres, err := sess.AwaitPresence(ctx, jid)
-	jid = textsafe.Line(jid, 200) // from SystemInfo: shown, so made safe
-	chk := CheckResult{Criterion: CriterionPresence, Duration: time.Since(start)}
+	r.Presence = &PresenceResult{JID: jid, Received: err == nil, Presence: pres}
+	var f *Failure
+	var np *xmppprobe.NoPresenceError
 	switch {
+	case errors.As(err, &np):
+		r.Presence.Presence.Roster = np.Roster
+		f = &Failure{Criterion: finesse.CriterionPresence, Code: finesse.FinessePresenceMissing, Err: err}
 	case err != nil:
-		code := XMPPConnectionFailed
-		var np *xmppprobe.NoPresenceError
-		if errors.As(err, &np) {
-			code = FinessePresenceMissing
-		}
-		chk.Status, chk.Message = Fail, err.Error()
-		return chk, &Failure{Criterion: CriterionPresence, Code: code, Err: err}
+		// The stream broke while waiting: the Notification Service failed.
+		f = &Failure{Criterion: finesse.CriterionPresence, Code: finesse.XMPPConnectionFailed, Err: err}
 	case !pres.Available:
-		msg := jid + " is UNAVAILABLE"
-		if pres.Status != "" {
-			msg += " (" + pres.Status + ")"
-		}
-		chk.Status, chk.Message = Fail, msg
-		return chk, &Failure{Criterion: CriterionPresence, Code: FinesseUnavailable, Err: fmt.Errorf("%s", msg)}
+		f = &Failure{Criterion: finesse.CriterionPresence, Code: finesse.FinesseUnavailable, Err: errFinesseUnavailable}
 	}
-	chk.Status, chk.Message = Pass, jid+" is AVAILABLE"
-	if pres.Show != "" {
-		chk.Message += " (show " + pres.Show + ")"
-	}
-	return chk, nil
+	return finish(r, finesse.CriterionPresence, start, f)
 }
 
-func phases(ts []xmppprobe.Timing) []PhaseTiming {
-	out := make([]PhaseTiming, len(ts))
-	for i, t := range ts {
-		out[i] = PhaseTiming{Name: string(t.Phase), Duration: t.Duration}
-	}
-	return out
-}
+// errFinesseUnavailable is the cause of exit 30; the presence facts say more.
+var errFinesseUnavailable = errors.New("the 'finesse' user's presence is UNAVAILABLE")

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/nettest"
 	"github.com/finessectl/finessectl/internal/pki"
-	"github.com/finessectl/finessectl/internal/systeminfo"
 )
 
 const inService = `<SystemInfo><status>IN_SERVICE</status><xmppDomain>finesse.test</xmppDomain>
@@ -45,7 +45,7 @@ func (p testPKI) clientTLS() *tls.Config { return &tls.Config{RootCAs: p.ca.Pool
 func systemInfoServer(t *testing.T, p testPKI, status int, body string) Target {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != systeminfo.Path {
+		if r.URL.Path != finesse.SystemInfoPath {
 			http.NotFound(w, r)
 			return
 		}
@@ -79,23 +79,23 @@ func TestRunVerdicts(t *testing.T) {
 		body        string
 		xmppPort    func(*testing.T) int
 		connectOnly bool
-		want        Code
-		criterion   Criterion
+		want        int
+		criterion   finesse.Criterion
 		msgHas      string
 	}{
 		{name: "out of service", status: 200, body: strings.Replace(inService, "IN_SERVICE", "OUT_OF_SERVICE", 1),
-			want: NotInService, criterion: CriterionSystemInfo, msgHas: "OUT_OF_SERVICE"},
+			want: 12, criterion: finesse.CriterionSystemInfo, msgHas: "OUT_OF_SERVICE"},
 		{name: "503", status: 503,
 			body: `<ApiErrors><ApiError><ErrorType>Service Unavailable</ErrorType><ErrorData></ErrorData><ErrorMessage>SERVER_OUT_OF_SERVICE</ErrorMessage></ApiError></ApiErrors>`,
-			want: NotInService, criterion: CriterionSystemInfo, msgHas: "SERVER_OUT_OF_SERVICE"},
+			want: 12, criterion: finesse.CriterionSystemInfo, msgHas: "SERVER_OUT_OF_SERVICE"},
 		{name: "proxy page", status: 200, body: "<html><body>It works!</body></html>",
-			want: SystemInfoUnusable, criterion: CriterionSystemInfo},
+			want: 13, criterion: finesse.CriterionSystemInfo},
 		{name: "notification service down", status: 200, body: inService, xmppPort: closedPort,
-			want: XMPPConnectionFailed, criterion: CriterionXMPP, msgHas: "refused"},
+			want: 20, criterion: finesse.CriterionXMPP, msgHas: "refused"},
 		{name: "notification service silent", status: 200, body: inService, xmppPort: silentPort,
-			want: XMPPConnectionFailed, criterion: CriterionXMPP, msgHas: "deadline"},
+			want: 20, criterion: finesse.CriterionXMPP, msgHas: "deadline"},
 		{name: "connect only still fails on a dead port", status: 200, body: inService, xmppPort: closedPort, connectOnly: true,
-			want: XMPPConnectionFailed, criterion: CriterionXMPP},
+			want: 20, criterion: finesse.CriterionXMPP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestRunVerdicts(t *testing.T) {
 			}
 			res := Run(context.Background(), []Target{tg}, opts)
 			s := res.Servers[0]
-			if s.ExitCode() != tt.want || s.Failure.Criterion != tt.criterion {
+			if int(s.ExitCode()) != tt.want || s.Failure.Criterion != tt.criterion {
 				t.Fatalf("got exit %d at %s (%v), want %d at %s", s.ExitCode(), s.Failure.Criterion, s.Failure, tt.want, tt.criterion)
 			}
 			if !strings.Contains(s.Failure.Error(), tt.msgHas) {
@@ -150,14 +150,14 @@ func TestSilentServersEndTogetherWithinDeadline(t *testing.T) {
 	res := Run(context.Background(), []Target{silentHTTPS, refused, silentXMPP}, opts)
 	elapsed := time.Since(start)
 
-	want := []Code{SystemInfoUnreachable, SystemInfoUnreachable, XMPPConnectionFailed}
+	want := []int{10, 10, 20}
 	for i, s := range res.Servers {
-		if s.ExitCode() != want[i] {
+		if int(s.ExitCode()) != want[i] {
 			t.Errorf("server %d (%s): exit %d (%v), want %d", i, s.Target.Name, s.ExitCode(), s.Failure, want[i])
 		}
 	}
-	if res.ExitCode() != SystemInfoUnreachable {
-		t.Errorf("overall exit %d, want the first server's %d", res.ExitCode(), SystemInfoUnreachable)
+	if res.ExitCode() != 10 {
+		t.Errorf("overall exit %d, want the first server's 10", res.ExitCode())
 	}
 	// Generous bound: three one-second deadlines run in parallel, not in series.
 	if elapsed > 2*time.Second {
@@ -181,9 +181,9 @@ func TestCollectGivesUpOnlyOnOverrunningChecks(t *testing.T) {
 			return ServerResult{Target: t, Checks: initialChecks()}
 		})
 		for _, s := range res.Servers {
-			want := OK
+			want := finesse.Code(0)
 			if s.Target.Name == "stuck" {
-				want = Internal
+				want = 70
 			}
 			if s.ExitCode() != want {
 				t.Fatalf("round %d: %s exit %d, want %d (%v)", i, s.Target.Name, s.ExitCode(), want, s.Failure)
@@ -202,7 +202,7 @@ func TestCollectTurnsAPanicIntoAnInternalError(t *testing.T) {
 		}
 		return ServerResult{Target: t, Checks: initialChecks()}
 	})
-	if res.Servers[0].ExitCode() != OK || res.Servers[1].ExitCode() != Internal ||
+	if res.Servers[0].ExitCode() != 0 || res.Servers[1].ExitCode() != 70 ||
 		!strings.Contains(res.Servers[1].Failure.Error(), "panicked: boom") {
 		t.Fatalf("got %d / %d (%v)", res.Servers[0].ExitCode(), res.Servers[1].ExitCode(), res.Servers[1].Failure)
 	}

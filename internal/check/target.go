@@ -6,10 +6,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-)
 
-// DefaultHTTPSPort is where Finesse 11.0 and later serve the REST API.
-const DefaultHTTPSPort = 8445
+	"github.com/finessectl/finessectl/internal/finesse"
+)
 
 // Target is one Finesse server to check.
 type Target struct {
@@ -20,7 +19,7 @@ type Target struct {
 
 // ParseTarget accepts host, host:port, [v6]:port and https://host[:port].
 func ParseTarget(s string) (Target, error) {
-	t := Target{Name: s, HTTPSPort: DefaultHTTPSPort}
+	t := Target{Name: s, HTTPSPort: finesse.HTTPSPort}
 	rest := s
 	if i := strings.Index(s, "://"); i >= 0 {
 		u, err := url.Parse(s)

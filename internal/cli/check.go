@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/output"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
@@ -39,6 +40,10 @@ type CheckOptions struct {
 	Color           string
 	Verbose         bool
 	Trace           bool
+	Quiet           bool
+	// presenceTimeoutSet tells an explicit --presence-timeout, which must
+	// fit in --timeout, from the default, which shrinks to fit.
+	presenceTimeoutSet bool
 }
 
 const checkLong = `Check one or more Finesse servers against the three availability criteria of
@@ -76,9 +81,16 @@ roots) for both ports; the Notification Service presents the same certificate
 as Finesse Tomcat, issued to the node you dial, so both ports are verified
 against that host name (or --tls-server-name).
 
+SystemInfo is fetched directly, never through a proxy: HTTPS_PROXY and
+similar variables are ignored, since a proxy would answer for the node.
+
 Output is a report per server (-o text), or a stable JSON document (-o json)
-documented in the README. Colour follows --color; 'auto' colours only a
-terminal, and never when NO_COLOR is set.
+documented in the README; with -o json even a usage error is a JSON document.
+A node that passes while draining for maintenance (finesseMMode IN_PROGRESS)
+or whose last CTI heartbeat failed gets a warning; the exit code stays 0.
+-q prints nothing when every server is available, and the full report when
+one is not, so cron mails only failures. Colour follows --color; 'auto'
+colours only a terminal, and never when NO_COLOR is set.
 
 Exit codes (more in 'finessectl help exit-codes'); with several servers, the
 code of the first server, in the order given, that is not fully available:
@@ -86,7 +98,7 @@ code of the first server, in the order given, that is not fully available:
 `
 
 const checkExample = `  # Check a Finesse pair, as a cron job or CI step would
-  FINESSE_USER=healthprobe finessectl check --password-file /etc/finessectl/probe.pw \
+  FINESSE_USER=1080001 finessectl check --password-file /etc/finessectl/probe.pw \
       --ca-file tomcat-ca.pem finesse-a.example.com finesse-b.example.com
 
   # Only what needs no account: SystemInfo, then XMPP up to the stream
@@ -114,6 +126,7 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Servers = args
+			opts.presenceTimeoutSet = cmd.Flags().Changed("presence-timeout")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -135,7 +148,8 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.StringVar(&opts.TLSServerName, "tls-server-name", "", "verify certificates against this name instead of the dialed host")
 	f.StringVarP(&opts.Output, "output", "o", "text", "report format: text or json")
 	f.StringVar(&opts.Color, "color", "auto", "colour the text report: auto, always or never")
-	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show the timing of each XMPP phase")
+	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when every server is available; the full report otherwise")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show the timing of each phase (dns, connect, tls ...) and the certificates seen")
 	f.BoolVar(&opts.Trace, "trace", false, "write the XMPP conversation to stderr, with credentials redacted")
 	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
@@ -154,21 +168,25 @@ func runCheck(ctx context.Context, opts *CheckOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Insecure {
+	if opts.Insecure && !opts.Quiet {
 		fmt.Fprintln(opts.IO.ErrOut, "finessectl: warning: --insecure: certificates are not verified; a man in the middle could read the probe password")
 	}
 	res := check.Run(ctx, targets, copts)
+	code := res.ExitCode()
+	if opts.Quiet && code == finesse.OK {
+		return nil
+	}
 
 	switch opts.Output {
 	case "json":
 		err = output.JSON(opts.IO.Out, res)
 	default:
-		err = output.Text(opts.IO.Out, res, output.TextOptions{Color: opts.IO.colorEnabled(opts.Color), Phases: opts.Verbose})
+		err = output.Text(opts.IO.Out, res, output.TextOptions{Color: opts.IO.colorEnabled(opts.Color), Verbose: opts.Verbose})
 	}
 	if err != nil {
-		return &exitError{Code: check.Internal, Err: fmt.Errorf("write report: %w", err)}
+		return &exitError{Code: finesse.Internal, Err: fmt.Errorf("write report: %w", err)}
 	}
-	if code := res.ExitCode(); code != check.OK {
+	if code != finesse.OK {
 		return &exitError{Code: code}
 	}
 	return nil
@@ -195,6 +213,13 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	if o.Timeout <= 0 || o.PresenceTimeout <= 0 {
 		return c, nil, usageError("--timeout and --presence-timeout must be positive durations, such as 10s or 500ms")
 	}
+	presenceTimeout := o.PresenceTimeout
+	if !o.presenceTimeoutSet {
+		presenceTimeout = min(presenceTimeout, o.Timeout)
+	}
+	if presenceTimeout > o.Timeout {
+		return c, nil, usageError("--presence-timeout %v is longer than --timeout %v, which covers all three criteria: raise --timeout or lower --presence-timeout", o.PresenceTimeout, o.Timeout)
+	}
 	if o.XMPPPort < 0 || o.XMPPPort > 65535 {
 		return c, nil, usageError("--xmpp-port %d: use a port from 1 to 65535", o.XMPPPort)
 	}
@@ -202,7 +227,7 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	for _, s := range o.Servers {
 		t, err := check.ParseTarget(s)
 		if err != nil {
-			return c, nil, &exitError{Code: check.Usage, Err: err}
+			return c, nil, &exitError{Code: finesse.Usage, Err: err}
 		}
 		targets = append(targets, t)
 	}
@@ -212,7 +237,7 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	}
 	c = check.Options{
 		Timeout:         o.Timeout,
-		PresenceTimeout: o.PresenceTimeout,
+		PresenceTimeout: presenceTimeout,
 		XMPPMode:        mode,
 		XMPPPort:        o.XMPPPort,
 		TLS:             tlsCfg,
@@ -265,7 +290,11 @@ func (o *CheckOptions) credentials() (user, password string, err error) {
 	} else {
 		password = o.IO.Getenv("FINESSE_PASSWORD")
 	}
-	if user == "" || password == "" {
+	switch {
+	case user != "" && password == "":
+		return "", "", usageError("the probe user %q is set, but no password: set FINESSE_PASSWORD or give --password-file FILE "+
+			"(never a flag: command lines are visible in ps). To check without logging in, add --connect-only.", user)
+	case user == "" || password == "":
 		return "", "", usageError(credentialsHelp)
 	}
 	return user, password, nil

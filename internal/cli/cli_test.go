@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/simulator"
 )
 
 type testIO struct {
@@ -54,6 +57,16 @@ func TestCheckFlags(t *testing.T) {
 		{name: "password from stdin", args: []string{"--password-file", "-", "fin-a"}, env: map[string]string{"FINESSE_USER": "probe"},
 			stdin: "piped\n", wantUser: "probe", wantPass: "piped"},
 		{name: "no credentials", args: []string{"fin-a"}, wantErr: "no probe credentials"},
+		{name: "user without password", args: []string{"fin-a"}, env: map[string]string{"FINESSE_USER": "1080001"},
+			wantErr: `the probe user "1080001" is set, but no password`},
+		{name: "presence wait longer than the deadline", args: []string{"-t", "2s", "--presence-timeout", "3s", "fin-a"}, env: creds,
+			wantErr: "--presence-timeout 3s is longer than --timeout 2s"},
+		{name: "default presence wait shrinks to a short deadline", args: []string{"-t", "1s", "fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.PresenceTimeout != time.Second {
+					t.Errorf("presence timeout %v, want the 1s deadline", o.PresenceTimeout)
+				}
+			}},
 		{name: "connect-only needs none", args: []string{"--connect-only", "fin-a"},
 			check: func(t *testing.T, o check.Options, _ []check.Target) {
 				if !o.ConnectOnly || o.Password != "" {
@@ -90,7 +103,7 @@ func TestCheckFlags(t *testing.T) {
 			}
 			copts, targets, err := got.resolve()
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || exitCode(err) != check.Usage {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || exitCode(err) != 64 {
 					t.Fatalf("want usage error containing %q, got %v", tt.wantErr, err)
 				}
 				return
@@ -124,6 +137,11 @@ func TestMainExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"check", "--bogus"}, want: 64, stderrHas: "Run 'finessectl check --help'"},
 		{name: "unknown command", args: []string{"chekc"}, want: 64, stderrHas: "unknown command"},
 		{name: "completion", args: []string{"completion", "bash"}, want: 0, stdoutHas: "__start_finessectl"},
+		{name: "json usage error is a document", args: []string{"check", "-o", "json"}, want: 64,
+			stdoutHas: `"exit_code": 64`, stderrHas: "at least one SERVER"},
+		{name: "json unknown flag after -o", args: []string{"check", "--output=json", "--bogus", "fin-a"}, want: 64,
+			stdoutHas: `"error": "unknown flag: --bogus"`},
+		{name: "json unknown flag before -o", args: []string{"check", "--bogus", "-ojson", "fin-a"}, want: 64, stdoutHas: `"servers": []`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,7 +162,7 @@ func TestMainExitCodes(t *testing.T) {
 func TestCheckEndToEndRefused(t *testing.T) {
 	tio := newTestIO(nil, "")
 	code := Main(context.Background(), []string{"check", "--connect-only", "-o", "json", "127.0.0.1:1"}, tio.ios, "")
-	if code != int(check.SystemInfoUnreachable) {
+	if code != 10 {
 		t.Fatalf("exit %d, want 10; stderr %s", code, tio.errOut)
 	}
 	if !strings.Contains(tio.out.String(), `"exit_code": 10`) || tio.errOut.Len() != 0 {
@@ -152,11 +170,69 @@ func TestCheckEndToEndRefused(t *testing.T) {
 	}
 }
 
+// A usage error under -o json writes exactly one JSON document, and text
+// mode writes none.
+func TestUsageErrorOutputFollowsTheFormat(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		json bool
+	}{
+		{[]string{"check", "-o", "json", "-t", "-1s", "fin-a"}, true},
+		{[]string{"check", "-o", "json", "-o", "text", "-t", "-1s", "fin-a"}, false},
+		{[]string{"check", "-t", "-1s", "fin-a"}, false},
+		{[]string{"check", "-t", "-1s", "--", "-o", "json"}, false},
+	} {
+		tio := newTestIO(nil, "")
+		if code := Main(context.Background(), tt.args, tio.ios, ""); code != 64 {
+			t.Fatalf("%v: exit %d, want 64", tt.args, code)
+		}
+		if !tt.json {
+			if tio.out.Len() != 0 {
+				t.Errorf("%v: stdout %q, want nothing", tt.args, tio.out)
+			}
+			continue
+		}
+		var doc struct {
+			ExitCode int             `json:"exit_code"`
+			Error    string          `json:"error"`
+			Servers  json.RawMessage `json:"servers"`
+		}
+		if err := json.Unmarshal(tio.out.Bytes(), &doc); err != nil || doc.ExitCode != 64 || doc.Error == "" || string(doc.Servers) != "[]" {
+			t.Errorf("%v: document %s (%v)", tt.args, tio.out, err)
+		}
+	}
+}
+
+// -q prints nothing when every server is available and the whole report
+// when one is not, whatever the format.
+func TestQuiet(t *testing.T) {
+	cl, caFile := startSimulator(t, 2, "1080001", "pw-q")
+	_, _, secure := cl.Nodes[0].Ports()
+	env := map[string]string{"FINESSE_USER": "1080001", "FINESSE_PASSWORD": "pw-q"}
+	run := func(format string) (int, string) {
+		tio := newTestIO(env, "")
+		code := Main(context.Background(), []string{"check", "-q", "-o", format, "-t", "2s", "--presence-timeout", "1s",
+			"--ca-file", caFile, "--xmpp-port", strconv.Itoa(secure), cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()}, tio.ios, "")
+		return code, tio.out.String() + tio.errOut.String()
+	}
+	for _, format := range []string{"text", "json"} {
+		if code, out := run(format); code != 0 || out != "" {
+			t.Fatalf("%s, healthy: exit %d, output %q; want 0 and nothing", format, code, out)
+		}
+	}
+	if err := cl.SetScenario(1, simulator.WebappDown); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run("text"); code != 12 || !strings.Contains(out, "NOT AVAILABLE (exit 12)") || !strings.Contains(out, "fully available") {
+		t.Fatalf("one node down: exit %d, report:\n%s", code, out)
+	}
+}
+
 func TestPanicBecomesInternalError(t *testing.T) {
 	tio := newTestIO(nil, "")
 	root := &cobra.Command{Use: "finessectl", RunE: func(*cobra.Command, []string) error { panic("boom") }}
 	code := execute(context.Background(), root, nil, tio.ios)
-	if code != int(check.Internal) {
+	if code != 70 {
 		t.Fatalf("exit %d, want 70", code)
 	}
 	if !strings.Contains(tio.errOut.String(), "internal error: boom") || strings.Contains(tio.errOut.String(), "goroutine") {
@@ -193,7 +269,7 @@ func TestREADMEListsEveryExitCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range check.Scenarios {
+	for _, s := range finesse.Scenarios {
 		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(strconv.Itoa(int(s.Code))) + ` \| ` + regexp.QuoteMeta(s.Meaning) + ` \|`)
 		if !row.Match(readme) {
 			t.Errorf("README.md has no row '| %d | %s |'", s.Code, s.Meaning)

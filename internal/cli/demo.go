@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/output"
 	"github.com/finessectl/finessectl/internal/simulator"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
@@ -23,15 +24,17 @@ type DemoOptions struct {
 
 // expectedCodes is what a correct checker concludes in each scenario; the
 // demo fails if finessectl says anything else.
-var expectedCodes = map[simulator.Scenario]check.Code{
-	simulator.Healthy:             check.OK,
-	simulator.OutOfService:        check.NotInService,
-	simulator.WebappDown:          check.NotInService,
-	simulator.TomcatDown:          check.SystemInfoUnreachable,
-	simulator.NotificationDown:    check.XMPPConnectionFailed,
-	simulator.NetworkLoss:         check.SystemInfoUnreachable,
-	simulator.AuthReject:          check.XMPPAuthFailed,
-	simulator.FinesseDisconnected: check.FinesseUnavailable,
+var expectedCodes = map[simulator.Scenario]finesse.Code{
+	simulator.Healthy:             finesse.OK,
+	simulator.OutOfService:        finesse.NotInService,
+	simulator.WebappDown:          finesse.NotInService,
+	simulator.TomcatDown:          finesse.SystemInfoUnreachable,
+	simulator.NotificationDown:    finesse.XMPPConnectionFailed,
+	simulator.NetworkLoss:         finesse.SystemInfoUnreachable,
+	simulator.AuthReject:          finesse.XMPPAuthFailed,
+	simulator.FinesseDisconnected: finesse.FinesseUnavailable,
+	simulator.Maintenance:         finesse.OK,
+	simulator.CTIHeartbeatLost:    finesse.OK,
 }
 
 // NewCmdDemo builds 'finessectl demo'.
@@ -68,13 +71,13 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 	password := simulator.DefaultProbePassword
 	cl, err := simulator.Start(simulator.Config{Nodes: 1, Users: map[string]string{simulator.DefaultProbeUser: password}})
 	if err != nil {
-		return &exitError{Code: check.Internal, Err: fmt.Errorf("start the simulator: %w", err)}
+		return &exitError{Code: finesse.Internal, Err: fmt.Errorf("start the simulator: %w", err)}
 	}
 	defer cl.Close()
 	node := cl.Nodes[0]
 	target, err := check.ParseTarget(node.HTTPSAddr())
 	if err != nil {
-		return &exitError{Code: check.Internal, Err: err}
+		return &exitError{Code: finesse.Internal, Err: err}
 	}
 	w := opts.IO.Out
 	colour := opts.IO.colorEnabled(opts.Color)
@@ -95,7 +98,7 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 
 	fmt.Fprintf(w, "$ finessectl check %s    # healthy\n", target.Name)
 	if err := output.Text(w, checkOnce(xmppprobe.DirectTLS), output.TextOptions{Color: colour}); err != nil {
-		return &exitError{Code: check.Internal, Err: err}
+		return &exitError{Code: finesse.Internal, Err: err}
 	}
 
 	fmt.Fprintf(w, "\nEvery scenario, checked with direct TLS and with STARTTLS:\n\n")
@@ -103,7 +106,7 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 	failures := 0
 	for _, b := range simulator.Behaviours {
 		if err := node.SetScenario(b.Scenario); err != nil {
-			return &exitError{Code: check.Internal, Err: err}
+			return &exitError{Code: finesse.Internal, Err: err}
 		}
 		want := expectedCodes[b.Scenario]
 		direct, starttls := checkOnce(xmppprobe.DirectTLS), checkOnce(xmppprobe.StartTLS)
@@ -117,18 +120,22 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 	}
 	fmt.Fprintln(w)
 	if failures > 0 {
-		return &exitError{Code: check.Internal, Err: fmt.Errorf("%d scenario(s) gave an unexpected exit code", failures)}
+		return &exitError{Code: finesse.Internal, Err: fmt.Errorf("%d scenario(s) gave an unexpected exit code", failures)}
 	}
 	fmt.Fprintf(w, "All %d scenarios gave the expected exit code in both XMPP modes (%s).\n", len(simulator.Behaviours), output.Duration(time.Since(start)))
 	fmt.Fprintln(w, "Try it against a node of your own: 'finessectl simulate', then the command it prints.")
 	return nil
 }
 
-// verdict names the failing criterion and the guide's scenario behind it.
+// verdict names the failing criterion and the guide's scenario behind it,
+// or the warnings of a node that passed.
 func verdict(r check.Result) string {
-	f := r.Servers[0].Failure
-	if f == nil {
-		return "fully available"
+	s := r.Servers[0]
+	if f := s.Failure; f != nil {
+		return fmt.Sprintf("%s failed: %s", f.Criterion, f.Scenario().Guide)
 	}
-	return fmt.Sprintf("%s failed: %s", f.Criterion, f.Scenario().Guide)
+	if len(s.Warnings) > 0 {
+		return fmt.Sprintf("fully available, with warning %v", s.Warnings)
+	}
+	return "fully available"
 }

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
 )
 
 // exitError carries an exit code up to Main. With a nil Err nothing more is
 // printed: the report has already said everything.
 type exitError struct {
-	Code check.Code
+	Code finesse.Code
 	Err  error
 }
 
@@ -25,15 +25,15 @@ func (e *exitError) Unwrap() error { return e.Err }
 
 // usageError is a mistake in how finessectl was called (exit 64).
 func usageError(format string, args ...any) error {
-	return &exitError{Code: check.Usage, Err: fmt.Errorf(format, args...)}
+	return &exitError{Code: finesse.Usage, Err: fmt.Errorf(format, args...)}
 }
 
 // exitCode maps any error returned by a command to the contract. Errors that
 // are not ours come from cobra's own argument handling: usage errors.
-func exitCode(err error) check.Code {
+func exitCode(err error) finesse.Code {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
-	return check.Usage
+	return finesse.Usage
 }

@@ -9,7 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/output"
 )
 
 // Main runs finessectl with args and returns the process exit code. It is
@@ -23,23 +24,56 @@ func execute(ctx context.Context, root *cobra.Command, args []string, ios *IOStr
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(ios.ErrOut, "finessectl: internal error: %v\nThis is a bug; please report it with the command line you ran.\n", r)
-			code = int(check.Internal)
+			code = int(finesse.Internal)
 		}
 	}()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return int(check.OK)
+		return int(finesse.OK)
 	}
 	c := exitCode(err)
 	var ee *exitError
 	if silent := errors.As(err, &ee) && ee.Err == nil; !silent {
 		fmt.Fprintf(ios.ErrOut, "finessectl: %v\n", err)
-		if c == check.Usage {
+		if c == finesse.Usage {
 			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", commandPath(root, args))
+		}
+		// A script reading '-o json' must get a document even when no
+		// check ran, so that 'jq .exit_code' never reads empty input.
+		if wantsJSON(root, args) {
+			_ = output.JSONError(ios.Out, c, err)
 		}
 	}
 	return int(c)
+}
+
+// wantsJSON reports whether args ask 'check' for JSON. It reads the raw
+// arguments because a usage error can stop flag parsing before -o is seen.
+func wantsJSON(root *cobra.Command, args []string) bool {
+	if c, _, err := root.Find(args); err != nil || c.Name() != "check" {
+		return false
+	}
+	json := false // the last -o wins, as in flag parsing
+	for i, a := range args {
+		value, ok := "", true
+		switch {
+		case a == "--":
+			return json
+		case (a == "-o" || a == "--output") && i+1 < len(args):
+			value = args[i+1]
+		case strings.HasPrefix(a, "--output="):
+			value = strings.TrimPrefix(a, "--output=")
+		case strings.HasPrefix(a, "-o") && !strings.HasPrefix(a, "--"):
+			value = strings.TrimPrefix(strings.TrimPrefix(a, "-o"), "=")
+		default:
+			ok = false
+		}
+		if ok {
+			json = value == "json"
+		}
+	}
+	return json
 }
 
 // NewRootCmd builds the command tree.
@@ -65,7 +99,7 @@ so cron jobs, monitoring systems and CI pipelines can act on it directly.`,
 	root.SetIn(ios.In)
 	root.SetVersionTemplate("finessectl {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{Code: check.Usage, Err: err}
+		return &exitError{Code: finesse.Usage, Err: err}
 	})
 	root.AddCommand(NewCmdCheck(ios, nil))
 	root.AddCommand(NewCmdSimulate(ios, nil))
@@ -91,10 +125,11 @@ func newExitCodesTopic() *cobra.Command {
 func exitCodeTable(scenarios bool) string {
 	var b strings.Builder
 	b.WriteString("  code  meaning\n")
-	for _, s := range check.Scenarios {
+	for _, s := range finesse.Scenarios {
 		fmt.Fprintf(&b, "  %4d  %s\n", s.Code, s.Meaning)
 		if scenarios && s.Guide != "" {
 			fmt.Fprintf(&b, "        scenario: %s\n", s.Guide)
+			fmt.Fprintf(&b, "        operator: %s\n", s.Operator)
 		}
 	}
 	return b.String()

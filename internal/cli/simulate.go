@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/simulator"
 )
 
@@ -125,7 +125,7 @@ func runSimulate(ctx context.Context, opts *SimulateOptions) error {
 	}
 	cl, err := simulator.Start(cfg)
 	if err != nil {
-		return &exitError{Code: check.Usage, Err: fmt.Errorf("start the simulator: %w", err)}
+		return &exitError{Code: finesse.Usage, Err: fmt.Errorf("start the simulator: %w", err)}
 	}
 	defer cl.Close()
 
@@ -137,7 +137,7 @@ func runSimulate(ctx context.Context, opts *SimulateOptions) error {
 
 	control, err := net.Listen("tcp", opts.Control)
 	if err != nil {
-		return &exitError{Code: check.Usage, Err: fmt.Errorf("--control %s: %w", opts.Control, err)}
+		return &exitError{Code: finesse.Usage, Err: fmt.Errorf("--control %s: %w", opts.Control, err)}
 	}
 	srv := &http.Server{Handler: simulator.ControlHandler(cl), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(control) }()
@@ -220,7 +220,7 @@ func (o *SimulateOptions) writeCA(cl *simulator.Cluster) (path string, cleanup f
 	if path == "" {
 		dir, err := os.MkdirTemp("", "finessectl-simulate-")
 		if err != nil {
-			return "", cleanup, &exitError{Code: check.Internal, Err: err}
+			return "", cleanup, &exitError{Code: finesse.Internal, Err: err}
 		}
 		path = filepath.Join(dir, "ca.pem")
 		cleanup = func() { os.RemoveAll(dir) }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/simulator"
 )
 
@@ -27,18 +26,26 @@ func TestEveryScenarioHasAnExpectedCode(t *testing.T) {
 	}
 }
 
-// Every scenario of the simulator, checked through the real command path over
-// real sockets, in both XMPP modes, gives the contract's exit code.
-func TestEveryScenarioEndToEnd(t *testing.T) {
-	cl, err := simulator.Start(simulator.Config{Nodes: 1, Users: map[string]string{"probe": "pw-e2e"}})
+// startSimulator runs simulated nodes for one probe user until the test
+// ends, and writes their CA where --ca-file can read it.
+func startSimulator(t *testing.T, nodes int, user, password string) (cl *simulator.Cluster, caFile string) {
+	t.Helper()
+	cl, err := simulator.Start(simulator.Config{Nodes: nodes, Users: map[string]string{user: password}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	t.Cleanup(cl.Close)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
 	if err := cl.CA.WriteCertFile(caFile); err != nil {
 		t.Fatal(err)
 	}
+	return cl, caFile
+}
+
+// Every scenario of the simulator, checked through the real command path over
+// real sockets, in both XMPP modes, gives the contract's exit code.
+func TestEveryScenarioEndToEnd(t *testing.T) {
+	cl, caFile := startSimulator(t, 1, "probe", "pw-e2e")
 	node := cl.Nodes[0]
 	_, xmppPort, securePort := node.Ports()
 	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-e2e"}
@@ -141,7 +148,7 @@ func TestSimulatePrintsAWorkingCheckCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if code := runPrinted(); code != int(check.SystemInfoUnreachable) {
+	if code := runPrinted(); code != 10 {
 		t.Errorf("after tomcat-down on node 1: exit %d, want 10", code)
 	}
 	cancel()

@@ -114,11 +114,11 @@ func (e *testEnv) login(t *testing.T, mode xmppprobe.TLSMode, resource string) *
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ioWait)
 	defer cancel()
-	s, err := xmppprobe.Dial(ctx, e.probeConfig(mode))
-	if err != nil {
-		t.Fatalf("Dial(%s): %v", mode, err)
-	}
+	s := xmppprobe.New(e.probeConfig(mode))
 	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("Connect(%s): %v", mode, err)
+	}
 	if err := s.Login(ctx, testUser, testPassword, resource); err != nil {
 		t.Fatalf("Login(%s): %v", mode, err)
 	}

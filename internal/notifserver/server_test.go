@@ -19,8 +19,8 @@ func TestProbeSeesFinesseAvailable(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			e := newEnv(t, Config{})
 			s := e.login(t, mode, xmppprobe.NewResource())
-			if want := testUser + "@" + testDomain + "/finessectl-"; !strings.HasPrefix(s.JID(), want) {
-				t.Errorf("bound JID %q, want prefix %q", s.JID(), want)
+			if want := testUser + "@" + testDomain + "/finessectl-"; !strings.HasPrefix(s.Facts().JID, want) {
+				t.Errorf("bound JID %q, want prefix %q", s.Facts().JID, want)
 			}
 			p, err := awaitFinesse(s, ioWait)
 			if err != nil || !p.Available {
@@ -122,12 +122,12 @@ func TestLoginRejected(t *testing.T) {
 			defer e.srv.SetAuthReject(false)
 			ctx, cancel := context.WithTimeout(context.Background(), ioWait)
 			defer cancel()
-			s, err := xmppprobe.Dial(ctx, e.probeConfig(xmppprobe.DirectTLS))
-			if err != nil {
+			s := xmppprobe.New(e.probeConfig(xmppprobe.DirectTLS))
+			defer s.Close()
+			if err := s.Connect(ctx); err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
-			err = s.Login(ctx, tt.user, tt.password, xmppprobe.NewResource())
+			err := s.Login(ctx, tt.user, tt.password, xmppprobe.NewResource())
 			var ae *xmppprobe.AuthError
 			if !errors.As(err, &ae) || ae.Condition != "not-authorized" {
 				t.Fatalf("Login = %v, want AuthError not-authorized", err)
@@ -173,13 +173,12 @@ func TestWrongDomainIsHostUnknown(t *testing.T) {
 			cfg.Domain = "finesse-b.example.test"
 			ctx, cancel := context.WithTimeout(context.Background(), ioWait)
 			defer cancel()
-			s, err := xmppprobe.Dial(ctx, cfg)
-			if err == nil {
-				s.Close()
-			}
+			s := xmppprobe.New(cfg)
+			err := s.Connect(ctx)
+			s.Close()
 			var se *xmppprobe.StreamError
 			if !errors.As(err, &se) || se.Condition != "host-unknown" {
-				t.Fatalf("Dial = %v, want StreamError host-unknown", err)
+				t.Fatalf("Connect = %v, want StreamError host-unknown", err)
 			}
 		})
 	}
@@ -218,8 +217,8 @@ func TestBindingAgainKicksTheOldSession(t *testing.T) {
 	}
 
 	second := e.login(t, xmppprobe.DirectTLS, "fixed")
-	if second.JID() != first.JID() {
-		t.Fatalf("second session bound %q, want %q", second.JID(), first.JID())
+	if second.Facts().JID != first.Facts().JID {
+		t.Fatalf("second session bound %q, want %q", second.Facts().JID, first.Facts().JID)
 	}
 	if n := e.srv.Sessions(); n != 2 {
 		t.Errorf("Sessions() = %d after the conflict, want 2", n)
@@ -234,7 +233,7 @@ func TestBindingAgainKicksTheOldSession(t *testing.T) {
 	e.srv.SetFinesseAvailable(false)
 	for _, s := range []*xmppprobe.Session{second, other} {
 		if _, err := awaitFinesse(s, ioWait); err != nil {
-			t.Fatalf("%s after the conflict: %v", s.JID(), err)
+			t.Fatalf("%s after the conflict: %v", s.Facts().JID, err)
 		}
 	}
 }
@@ -261,7 +260,7 @@ func TestDropAll(t *testing.T) {
 		_, err := awaitFinesse(s, ioWait)
 		var se *xmppprobe.StreamError
 		if !errors.As(err, &se) || se.Condition != "system-shutdown" {
-			t.Errorf("%s got %v, want StreamError system-shutdown", s.JID(), err)
+			t.Errorf("%s got %v, want StreamError system-shutdown", s.Facts().JID, err)
 		}
 	}
 	negotiating.expectStreamError("system-shutdown")
@@ -281,13 +280,12 @@ func TestSilent(t *testing.T) {
 	e.srv.SetSilent(true)
 	for _, mode := range modes {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		s, err := xmppprobe.Dial(ctx, e.probeConfig(mode))
+		s := xmppprobe.New(e.probeConfig(mode))
+		err := s.Connect(ctx)
 		cancel()
-		if err == nil {
-			s.Close()
-		}
+		s.Close()
 		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Dial(%s) while silent = %v, want a deadline error", mode, err)
+			t.Errorf("Connect(%s) while silent = %v, want a deadline error", mode, err)
 		}
 	}
 	// Neither the push nor the answer to a ping gets through. The bytes are

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gosrc.io/xmpp/stanza"
+
+	"github.com/finessectl/finessectl/internal/finesse"
 )
 
 const (
@@ -31,7 +33,7 @@ const (
 
 	// finesseResource is the resource of the 'finesse' user's available presence.
 	finesseResource = "finesse"
-	systemInfoNode  = "/finesse/api/SystemInfo"
+	systemInfoNode  = finesse.SystemInfoPath
 )
 
 var (

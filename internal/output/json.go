@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/systeminfo"
 )
 
@@ -17,6 +20,7 @@ const JSONFormatVersion = 1
 type jsonReport struct {
 	FormatVersion int          `json:"format_version"`
 	ExitCode      int          `json:"exit_code"`
+	Error         string       `json:"error"`
 	Servers       []jsonServer `json:"servers"`
 }
 
@@ -29,11 +33,24 @@ type jsonServer struct {
 	Meaning         string           `json:"meaning"`
 	Scenario        string           `json:"scenario"`
 	Recovery        string           `json:"recovery"`
+	Operator        string           `json:"operator"`
+	Hints           []jsonNote       `json:"hints"`
+	Warnings        []jsonNote       `json:"warnings"`
 	AlternateHost   string           `json:"alternate_host"`
+	AvailablePeers  []string         `json:"available_peers"`
 	ConnectOnly     bool             `json:"connect_only"`
 	DurationSeconds float64          `json:"duration_seconds"`
 	Checks          []jsonCheck      `json:"checks"`
 	SystemInfo      *systeminfo.Info `json:"systeminfo"`
+	HTTP            *jsonHTTP        `json:"http"`
+	XMPP            *jsonXMPP        `json:"xmpp"`
+	Presence        *jsonPresence    `json:"presence"`
+}
+
+// jsonNote is a warning or hint: a stable code for machines, a sentence for people.
+type jsonNote struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 type jsonCheck struct {
@@ -49,39 +66,175 @@ type jsonPhase struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 
+// jsonHTTP is what the SystemInfo request saw.
+type jsonHTTP struct {
+	URL         string           `json:"url"`
+	FinalURL    string           `json:"final_url"`
+	HTTPStatus  int              `json:"http_status"`
+	Proto       string           `json:"proto"`
+	Certificate *jsonCertificate `json:"certificate"`
+}
+
+// jsonXMPP is what the Notification Service session saw.
+type jsonXMPP struct {
+	Address     string           `json:"address"`
+	Transport   string           `json:"transport"`
+	TLSMode     string           `json:"tls_mode"`
+	TLSVersion  string           `json:"tls_version"`
+	Domain      string           `json:"domain"`
+	JID         string           `json:"jid"`
+	Certificate *jsonCertificate `json:"certificate"`
+}
+
+type jsonPresence struct {
+	JID       string     `json:"jid"`
+	Received  bool       `json:"received"`
+	Available bool       `json:"available"`
+	Show      string     `json:"show"`
+	Status    string     `json:"status"`
+	Roster    jsonRoster `json:"roster"`
+}
+
+type jsonRoster struct {
+	Received     bool   `json:"received"`
+	Listed       bool   `json:"listed"`
+	Subscription string `json:"subscription"`
+}
+
+type jsonCertificate struct {
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	DNSNames  []string  `json:"dns_names"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+}
+
 // JSON writes the report as one indented JSON document. Every key is always
-// present (empty strings and null rather than missing keys), so that jq
+// present (empty strings, [] and null rather than missing keys), so that jq
 // filters and CI scripts do not break on the healthy path.
 func JSON(w io.Writer, r check.Result) error {
 	rep := jsonReport{FormatVersion: JSONFormatVersion, ExitCode: int(r.ExitCode()), Servers: []jsonServer{}}
 	for _, s := range r.Servers {
-		js := jsonServer{
-			Server:          s.Target.Name,
-			Available:       s.Available(),
-			ExitCode:        int(s.ExitCode()),
-			AlternateHost:   s.AlternateHost(),
-			ConnectOnly:     s.ConnectOnly,
-			DurationSeconds: seconds(s.Duration),
-			SystemInfo:      s.SystemInfo,
-		}
-		if f := s.Failure; f != nil {
-			sc := f.Scenario()
-			js.FailedCriterion, js.Meaning, js.Scenario, js.Recovery = string(f.Criterion), sc.Meaning, sc.Guide, sc.Recovery
-			js.Error = f.Error()
-		}
-		for _, c := range s.Checks {
-			jc := jsonCheck{Name: string(c.Criterion), Status: string(c.Status),
-				DurationSeconds: seconds(c.Duration), Message: c.Message, Phases: []jsonPhase{}}
-			for _, p := range c.Phases {
-				jc.Phases = append(jc.Phases, jsonPhase{Name: p.Name, DurationSeconds: seconds(p.Duration)})
-			}
-			js.Checks = append(js.Checks, jc)
-		}
-		rep.Servers = append(rep.Servers, js)
+		rep.Servers = append(rep.Servers, jsonServerOf(s))
 	}
+	return encode(w, rep)
+}
+
+// JSONError writes the document of a run that checked nothing, such as a
+// usage error, so that 'jq .exit_code' always has something to read.
+func JSONError(w io.Writer, code finesse.Code, err error) error {
+	return encode(w, jsonReport{FormatVersion: JSONFormatVersion, ExitCode: int(code),
+		Error: clean(err.Error()), Servers: []jsonServer{}})
+}
+
+func encode(w io.Writer, rep jsonReport) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
+}
+
+func jsonServerOf(s check.ServerResult) jsonServer {
+	js := jsonServer{
+		Server:          clean(s.Target.Name),
+		Available:       s.Available(),
+		ExitCode:        int(s.ExitCode()),
+		Hints:           []jsonNote{},
+		Warnings:        []jsonNote{},
+		AlternateHost:   cleanShort(s.AlternateHost()),
+		AvailablePeers:  []string{},
+		ConnectOnly:     s.ConnectOnly,
+		DurationSeconds: seconds(s.Duration),
+		SystemInfo:      cleanCopy(s.Info()),
+	}
+	if f := s.Failure; f != nil {
+		sc := f.Scenario()
+		js.FailedCriterion, js.Meaning, js.Scenario, js.Recovery, js.Operator =
+			string(f.Criterion), sc.Meaning, sc.Guide, sc.Recovery, sc.Operator
+		js.Error = failureLine(s)
+		for _, h := range f.Hints {
+			js.Hints = append(js.Hints, jsonNote{Code: string(h), Message: hintMessage(h, s.Info())})
+		}
+	}
+	for _, w := range s.Warnings {
+		js.Warnings = append(js.Warnings, jsonNote{Code: string(w), Message: warningMessage(w, s.Info())})
+	}
+	for _, p := range s.AvailablePeers {
+		js.AvailablePeers = append(js.AvailablePeers, clean(p))
+	}
+	for _, c := range s.Checks {
+		jc := jsonCheck{Name: string(c.Criterion), Status: string(c.Status),
+			DurationSeconds: seconds(c.Duration), Message: checkMessage(s, c), Phases: []jsonPhase{}}
+		for _, p := range c.Phases {
+			jc.Phases = append(jc.Phases, jsonPhase{Name: p.Phase, DurationSeconds: seconds(p.Duration)})
+		}
+		js.Checks = append(js.Checks, jc)
+	}
+	if h := s.SystemInfo; h != nil {
+		js.HTTP = &jsonHTTP{URL: clean(h.URL), FinalURL: clean(h.FinalURL), HTTPStatus: h.HTTPStatus,
+			Proto: cleanShort(h.Proto), Certificate: jsonCertificateOf(h.Certificate)}
+	}
+	if x := s.XMPP; x != nil {
+		js.XMPP = &jsonXMPP{Address: cleanShort(x.Addr), Transport: "tcp", TLSMode: string(x.Mode),
+			TLSVersion: x.TLSVersion, Domain: cleanShort(x.Domain), JID: cleanShort(x.JID),
+			Certificate: jsonCertificateOf(x.Certificate)}
+	}
+	if p := s.Presence; p != nil {
+		r := p.Presence.Roster
+		js.Presence = &jsonPresence{JID: cleanShort(p.JID), Received: p.Received, Available: p.Presence.Available,
+			Show: cleanShort(p.Presence.Show), Status: cleanShort(p.Presence.Status),
+			Roster: jsonRoster{Received: r.Received, Listed: r.Listed, Subscription: cleanShort(r.Subscription)}}
+	}
+	return js
+}
+
+func jsonCertificateOf(c *probe.Certificate) *jsonCertificate {
+	if c == nil {
+		return nil
+	}
+	names := make([]string, len(c.DNSNames))
+	for i, n := range c.DNSNames {
+		names[i] = cleanShort(n)
+	}
+	return &jsonCertificate{Subject: cleanShort(c.Subject), Issuer: cleanShort(c.Issuer), DNSNames: names,
+		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()}
+}
+
+// cleanCopy returns a copy of *v with every string in it, however deeply
+// nested in structs, pointers and slices, made safe with cleanShort. It
+// walks the type rather than listing fields so that a field added to
+// systeminfo.Info later cannot slip into the report raw.
+func cleanCopy[T any](v *T) *T {
+	if v == nil {
+		return nil
+	}
+	out := new(T)
+	cleanValue(reflect.ValueOf(out).Elem(), reflect.ValueOf(v).Elem())
+	return out
+}
+
+func cleanValue(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.String:
+		dst.SetString(cleanShort(src.String()))
+	case reflect.Struct:
+		for i := range src.NumField() {
+			cleanValue(dst.Field(i), src.Field(i))
+		}
+	case reflect.Pointer:
+		if !src.IsNil() {
+			dst.Set(reflect.New(src.Type().Elem()))
+			cleanValue(dst.Elem(), src.Elem())
+		}
+	case reflect.Slice:
+		if !src.IsNil() {
+			dst.Set(reflect.MakeSlice(src.Type(), src.Len(), src.Len()))
+			for i := range src.Len() {
+				cleanValue(dst.Index(i), src.Index(i))
+			}
+		}
+	default:
+		dst.Set(src)
+	}
 }
 
 // seconds rounds to the microsecond; finer digits are noise.

@@ -2,17 +2,25 @@ package output
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/systeminfo"
+	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -23,6 +31,7 @@ func pairInfo() *systeminfo.Info {
 	return &systeminfo.Info{
 		Status: "IN_SERVICE", DeploymentType: "UCCE", XMPPDomain: "finesse-a.example.com",
 		XMPPPubSubDomain: "pubsub.finesse-a.example.com", LastCTIHeartbeatStatus: "success",
+		SystemAuthMode: "NON_SSO", FinesseMMode: "NOT_IN_PROGRESS",
 		PrimaryNode:   &systeminfo.Node{Host: "finesse-a.example.com"},
 		SecondaryNode: &systeminfo.Node{Host: "finesse-b.example.com"},
 	}
@@ -36,62 +45,173 @@ func target(name string) check.Target {
 	return t
 }
 
-// Results built by hand: durations and messages fixed, so goldens are stable.
+var certificate = &probe.Certificate{
+	Subject: "CN=finesse-a.example.com", Issuer: "CN=Example Corp Issuing CA",
+	DNSNames:  []string{"finesse-a.example.com"},
+	NotBefore: time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2028, 1, 15, 0, 0, 0, 0, time.UTC),
+}
+
+func timings(pairs ...any) []probe.Timing {
+	var ts []probe.Timing
+	for i := 0; i < len(pairs); i += 2 {
+		ts = append(ts, probe.Timing{Phase: pairs[i].(string), Duration: ms(pairs[i+1].(int))})
+	}
+	return ts
+}
+
+var httpsPhases = timings("dns", 1, "connect", 2, "tls", 12, "request", 5, "body", 1)
+
+func httpsOK(info *systeminfo.Info) *systeminfo.Response {
+	return &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", HTTPStatus: 200,
+		Proto: "HTTP/1.1", Info: info, Certificate: certificate, Timings: httpsPhases}
+}
+
+var xmppPhases = timings("connect", 2, "tls", 18, "stream", 4, "auth", 9, "restart", 6, "bind", 9)
+
+func xmppOK() *xmppprobe.Facts {
+	return &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com",
+		Certificate: certificate, TLSVersion: "TLS 1.3", JID: "1080001@finesse-a.example.com/finessectl-0a1b2c3d", Timings: xmppPhases}
+}
+
+func checks(statuses []check.Status, durations ...int) []check.CheckResult {
+	out := make([]check.CheckResult, len(finesse.Criteria))
+	for i, c := range finesse.Criteria {
+		out[i] = check.CheckResult{Criterion: c, Status: statuses[i]}
+		if i < len(durations) {
+			out[i].Duration = ms(durations[i])
+		}
+	}
+	return out
+}
+
+// The phases of each criterion are those its probe reported, as check.Run
+// records them.
+func init() {
+	for _, r := range results {
+		for i, s := range r.Servers {
+			if s.SystemInfo != nil {
+				r.Servers[i].Checks[0].Phases = s.SystemInfo.Timings
+			}
+			if s.XMPP != nil {
+				r.Servers[i].Checks[1].Phases = s.XMPP.Timings
+			}
+		}
+	}
+}
+
+var (
+	passAll     = []check.Status{check.Pass, check.Pass, check.Pass}
+	failFirst   = []check.Status{check.Fail, check.Skipped, check.Skipped}
+	failSecond  = []check.Status{check.Pass, check.Fail, check.Skipped}
+	failThird   = []check.Status{check.Pass, check.Pass, check.Fail}
+	connectOnly = []check.Status{check.Pass, check.Pass, check.Skipped}
+	available   = &check.PresenceResult{JID: "finesse@finesse-a.example.com", Received: true, Presence: xmppprobe.Presence{Available: true, Roster: xmppprobe.RosterState{Received: true, Listed: true, Subscription: "both"}}}
+	errRefused  = fmt.Errorf("GET https://finesse-b.example.com:8445/finesse/api/SystemInfo: %w",
+		&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")})
+)
+
+func healthy(name string) check.ServerResult {
+	return check.ServerResult{Target: target(name), SystemInfo: httpsOK(pairInfo()), XMPP: xmppOK(), Presence: available,
+		Checks: checks(passAll, 21, 48, 15), Duration: ms(84)}
+}
+
+// Results built by hand: durations and facts fixed, so goldens are stable.
+// Each is named after the case it holds.
 var results = map[string]check.Result{
-	"healthy": {Servers: []check.ServerResult{{
-		Target: target("finesse-a.example.com"), SystemInfo: pairInfo(), Duration: ms(84),
-		Checks: []check.CheckResult{
-			{Criterion: check.CriterionSystemInfo, Status: check.Pass, Duration: ms(21), Message: "status IN_SERVICE, UCCE, XMPP domain finesse-a.example.com"},
-			{Criterion: check.CriterionXMPP, Status: check.Pass, Duration: ms(48), Message: "logged in to finesse-a.example.com:5223 (direct TLS) as healthprobe@finesse-a.example.com/finessectl-0a1b2c3d",
-				Phases: []check.PhaseTiming{{Name: "connect", Duration: ms(2)}, {Name: "tls", Duration: ms(18)}, {Name: "stream", Duration: ms(4)}, {Name: "auth", Duration: ms(15)}, {Name: "bind", Duration: ms(9)}}},
-			{Criterion: check.CriterionPresence, Status: check.Pass, Duration: ms(15), Message: "finesse@finesse-a.example.com is AVAILABLE"},
-		},
-	}}},
-	"pair-webapp-down": {Servers: []check.ServerResult{
+	"healthy": {Servers: []check.ServerResult{healthy("finesse-a.example.com")}},
+
+	"presence-unavailable-and-peer-refused": {Servers: []check.ServerResult{
 		{
-			Target: target("finesse-a.example.com"), SystemInfo: pairInfo(), Duration: ms(3070),
-			Checks: []check.CheckResult{
-				{Criterion: check.CriterionSystemInfo, Status: check.Pass, Duration: ms(20), Message: "status IN_SERVICE, UCCE, XMPP domain finesse-a.example.com"},
-				{Criterion: check.CriterionXMPP, Status: check.Pass, Duration: ms(50), Message: "logged in to finesse-a.example.com:5223 (direct TLS) as healthprobe@finesse-a.example.com/finessectl-0a1b2c3d"},
-				{Criterion: check.CriterionPresence, Status: check.Fail, Duration: ms(3000), Message: "finesse@finesse-a.example.com is UNAVAILABLE"},
-			},
-			Failure: &check.Failure{Criterion: check.CriterionPresence, Code: check.FinesseUnavailable, Err: errors.New("finesse@finesse-a.example.com is UNAVAILABLE")},
+			Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), XMPP: xmppOK(), Duration: ms(3070),
+			Checks:   checks(failThird, 20, 50, 3000),
+			Presence: &check.PresenceResult{JID: "finesse@finesse-a.example.com", Received: true, Presence: xmppprobe.Presence{Status: "shutting down"}},
+			Failure:  &check.Failure{Criterion: finesse.CriterionPresence, Code: finesse.FinesseUnavailable, Err: errors.New("unavailable")},
 		},
 		{
 			Target: target("finesse-b.example.com:8445"), Duration: ms(1),
-			Checks: []check.CheckResult{
-				{Criterion: check.CriterionSystemInfo, Status: check.Fail, Duration: ms(1), Message: "GET https://finesse-b.example.com:8445/finesse/api/SystemInfo: dial tcp 192.0.2.7:8445: connect: connection refused"},
-				{Criterion: check.CriterionXMPP, Status: check.Skipped, Message: "not checked: the guide's criteria are checked in order, and systeminfo failed"},
-				{Criterion: check.CriterionPresence, Status: check.Skipped, Message: "not checked: the guide's criteria are checked in order, and systeminfo failed"},
-			},
-			Failure: &check.Failure{Criterion: check.CriterionSystemInfo, Code: check.SystemInfoUnreachable, Err: errors.New("refused")},
+			SystemInfo: &systeminfo.Response{URL: "https://finesse-b.example.com:8445/finesse/api/SystemInfo"},
+			Checks:     checks(failFirst, 1),
+			Failure:    &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnreachable, Err: errRefused},
 		},
 	}},
-	"connect-only": {Servers: []check.ServerResult{{
-		Target: target("https://finesse-a.example.com:8445"), SystemInfo: pairInfo(), ConnectOnly: true, Duration: ms(40),
-		Checks: []check.CheckResult{
-			{Criterion: check.CriterionSystemInfo, Status: check.Pass, Duration: ms(20), Message: "status IN_SERVICE, UCCE, XMPP domain finesse-a.example.com"},
-			{Criterion: check.CriterionXMPP, Status: check.Pass, Duration: ms(20), Message: "stream negotiated with finesse-a.example.com:5223 (direct TLS); not logged in (--connect-only)"},
-			{Criterion: check.CriterionPresence, Status: check.Skipped, Message: "not checked: --connect-only does not log in, so presence is unknown"},
+
+	"dns-failure-with-available-peer": {Servers: []check.ServerResult{
+		{
+			Target: target("finesse-c.example.com"), Duration: ms(3),
+			SystemInfo:     &systeminfo.Response{URL: "https://finesse-c.example.com:8445/finesse/api/SystemInfo"},
+			Checks:         checks(failFirst, 3),
+			AvailablePeers: []string{"finesse-a.example.com"},
+			Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnreachable,
+				Err: fmt.Errorf("GET https://finesse-c.example.com:8445/finesse/api/SystemInfo: dial tcp: %w",
+					&net.DNSError{Err: "no such host", Name: "finesse-c.example.com", IsNotFound: true})},
 		},
+		healthy("finesse-a.example.com"),
+	}},
+
+	"connect-only": {Servers: []check.ServerResult{{
+		Target: target("https://finesse-a.example.com:8445"), SystemInfo: httpsOK(pairInfo()), ConnectOnly: true, Duration: ms(40),
+		XMPP:   &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com", Certificate: certificate, TLSVersion: "TLS 1.3", Timings: timings("connect", 2, "tls", 14, "stream", 4)},
+		Checks: checks(connectOnly, 20, 20),
 	}}},
+
 	"internal-error": {Servers: []check.ServerResult{{
 		Target: target("finesse-a.example.com"), Duration: ms(10500),
 		Checks: []check.CheckResult{
-			{Criterion: check.CriterionSystemInfo, Status: check.Skipped},
-			{Criterion: check.CriterionXMPP, Status: check.Skipped},
-			{Criterion: check.CriterionPresence, Status: check.Skipped},
+			{Criterion: finesse.CriterionSystemInfo, Status: check.Skipped},
+			{Criterion: finesse.CriterionXMPP, Status: check.Skipped},
+			{Criterion: finesse.CriterionPresence, Status: check.Skipped},
 		},
-		Failure: &check.Failure{Code: check.Internal, Err: errors.New("the check did not stop at its 10s deadline; this is a bug in finessectl")},
+		Failure: &check.Failure{Code: finesse.Internal, Err: errors.New("the check did not stop at its 10s deadline; this is a bug in finessectl")},
 	}}},
-	"hostile-text": {Servers: []check.ServerResult{{
+
+	"hostile-server-text": {Servers: []check.ServerResult{{
 		Target: target("finesse-a.example.com"), Duration: ms(5),
-		Checks: []check.CheckResult{
-			{Criterion: check.CriterionSystemInfo, Status: check.Fail, Duration: ms(5), Message: "status is \x1b[2J\x1b[31mOUT_OF_SERVICE\u009b0m"},
-			{Criterion: check.CriterionXMPP, Status: check.Skipped},
-			{Criterion: check.CriterionPresence, Status: check.Skipped},
-		},
-		Failure: &check.Failure{Criterion: check.CriterionSystemInfo, Code: check.NotInService, Err: errors.New("x")},
+		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", HTTPStatus: 200, Proto: "HTTP/1.1",
+			Info: &systeminfo.Info{Status: "\x1b[2J\x1b[31mOUT_OF_SERVICE\u009b0m", StatusReason: "evil\u202etxt.exe\u0085line",
+				XMPPDomain: "\u202ecom.elpmaxe", PrimaryNode: &systeminfo.Node{Host: "a\u009d0;title\x07"}, SecondaryNode: &systeminfo.Node{Host: "b\nforged line"}}},
+		Checks: checks(failFirst, 5),
+		Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.NotInService,
+			Err: &systeminfo.NotInServiceError{HTTPStatus: 200, Status: "\x1b[2J\x1b[31mOUT_OF_SERVICE\u009b0m", Reason: "evil\u202etxt.exe\u0085line"}},
+	}}},
+
+	"maintenance-and-heartbeat-warnings": {Servers: []check.ServerResult{func() check.ServerResult {
+		s := healthy("finesse-a.example.com")
+		info := pairInfo()
+		info.FinesseMMode, info.FinesseTimeInMMode = "IN_PROGRESS", "120000"
+		info.LastCTIHeartbeatStatus, info.LastSuccessCTIHeartbeatTime = "failure", "1764511200000"
+		s.SystemInfo = httpsOK(info)
+		s.Warnings = []check.Warning{check.WarnMaintenance, check.WarnCTIHeartbeat}
+		return s
+	}()}},
+
+	"auth-failed-with-hints": {Servers: []check.ServerResult{func() check.ServerResult {
+		info := pairInfo()
+		info.SystemAuthMode = "HYBRID"
+		x := xmppOK()
+		x.JID, x.Timings = "", timings("connect", 2, "tls", 18, "stream", 4)
+		return check.ServerResult{Target: target("finesse-a.example.com"), SystemInfo: httpsOK(info), XMPP: x,
+			Checks: checks(failSecond, 21, 40), Duration: ms(62),
+			Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPAuthFailed,
+				Err:   &xmppprobe.PhaseError{Phase: xmppprobe.PhaseAuth, Err: &xmppprobe.AuthError{Condition: "not-authorized"}},
+				Hints: []check.Hint{check.HintAgentID, check.HintSSO}}}
+	}()}},
+
+	"presence-missing-not-in-roster": {Servers: []check.ServerResult{{
+		Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), XMPP: xmppOK(), Duration: ms(3071),
+		Checks:   checks(failThird, 21, 50, 3000),
+		Presence: &check.PresenceResult{JID: "finesse@finesse-a.example.com", Presence: xmppprobe.Presence{Roster: xmppprobe.RosterState{Received: true}}},
+		Failure: &check.Failure{Criterion: finesse.CriterionPresence, Code: finesse.FinessePresenceMissing,
+			Err: &xmppprobe.PhaseError{Phase: xmppprobe.PhasePresence, Err: &xmppprobe.NoPresenceError{JID: "finesse@finesse-a.example.com", Roster: xmppprobe.RosterState{Received: true}}}},
+	}}},
+
+	"https-certificate-untrusted": {Servers: []check.ServerResult{{
+		Target: target("finesse-a.example.com"), Duration: ms(14),
+		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", Certificate: certificate,
+			Timings: timings("dns", 1, "connect", 2, "tls", 11)},
+		Checks: checks(failFirst, 14),
+		Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoTLS,
+			Err: fmt.Errorf("GET https://finesse-a.example.com:8445/finesse/api/SystemInfo: %w",
+				&probe.TLSError{Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}})},
 	}}},
 }
 
@@ -124,7 +244,7 @@ func TestGoldenText(t *testing.T) {
 			}
 			t.Run(file, func(t *testing.T) {
 				var b bytes.Buffer
-				if err := Text(&b, r, TextOptions{Color: colour, Phases: true}); err != nil {
+				if err := Text(&b, r, TextOptions{Color: colour, Verbose: true}); err != nil {
 					t.Fatal(err)
 				}
 				if !colour && strings.Contains(b.String(), "\x1b") {
@@ -151,7 +271,7 @@ func TestGoldenJSON(t *testing.T) {
 // The JSON contract: these keys exist for every server, failing or not.
 func TestJSONKeysAlwaysPresent(t *testing.T) {
 	var b bytes.Buffer
-	if err := JSON(&b, results["pair-webapp-down"]); err != nil {
+	if err := JSON(&b, results["presence-unavailable-and-peer-refused"]); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -167,7 +287,8 @@ func TestJSONKeysAlwaysPresent(t *testing.T) {
 	}
 	for _, s := range doc.Servers {
 		for _, k := range []string{"server", "available", "exit_code", "failed_criterion", "error", "meaning", "scenario",
-			"recovery", "alternate_host", "connect_only", "duration_seconds", "checks", "systeminfo"} {
+			"recovery", "operator", "hints", "warnings", "alternate_host", "available_peers", "connect_only",
+			"duration_seconds", "checks", "systeminfo", "http", "xmpp", "presence"} {
 			if _, ok := s[k]; !ok {
 				t.Errorf("server object lacks %q", k)
 			}
@@ -191,6 +312,43 @@ func TestDuration(t *testing.T) {
 	for d, want := range tests {
 		if got := Duration(d); got != want {
 			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// In JSON, control and format characters from a server appear only as
+// visible escapes: no raw C0, C1, bidi or line-separator character.
+func TestJSONHasNoRawControlCharacters(t *testing.T) {
+	for name, r := range results {
+		var b bytes.Buffer
+		if err := JSON(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		walkStrings(doc, func(s string) {
+			for _, c := range s {
+				if unicode.Is(unicode.Cc, c) || unicode.Is(unicode.Cf, c) || c == '\u2028' || c == '\u2029' {
+					t.Errorf("%s: decoded JSON string holds %U: %q", name, c, s)
+				}
+			}
+		})
+	}
+}
+
+func walkStrings(v any, fn func(string)) {
+	switch v := v.(type) {
+	case string:
+		fn(v)
+	case []any:
+		for _, e := range v {
+			walkStrings(e, fn)
+		}
+	case map[string]any:
+		for _, e := range v {
+			walkStrings(e, fn)
 		}
 	}
 }

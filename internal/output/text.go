@@ -13,17 +13,18 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/finessectl/finessectl/internal/check"
-	"github.com/finessectl/finessectl/internal/textsafe"
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/probe"
 )
 
 // TextOptions tune the human-readable report.
 type TextOptions struct {
-	Color  bool // ANSI colours; the caller turns it off for NO_COLOR and non-terminals
-	Phases bool // show per-phase timings of the XMPP criterion
+	Color   bool // ANSI colours; the caller turns it off for NO_COLOR and non-terminals
+	Verbose bool // per-phase timings and the certificates seen
 }
 
 type palette struct {
-	pass, fail, skip, head, dim *color.Color
+	pass, fail, warn, skip, head, dim *color.Color
 }
 
 func newPalette(enabled bool) palette {
@@ -39,6 +40,7 @@ func newPalette(enabled bool) palette {
 	return palette{
 		pass: mk(color.FgGreen, color.Bold),
 		fail: mk(color.FgRed, color.Bold),
+		warn: mk(color.FgYellow, color.Bold),
 		skip: mk(color.Faint),
 		head: mk(color.Bold),
 		dim:  mk(color.Faint),
@@ -57,6 +59,9 @@ func (p palette) mark(s check.Status) *color.Color {
 }
 
 var marks = map[check.Status]string{check.Pass: "✔", check.Fail: "✘", check.Skipped: "–"}
+
+// detailIndent lines up detail lines under a criterion's message.
+const detailIndent = "                       "
 
 // Text writes one block per server, then a summary line when there are
 // several servers.
@@ -77,76 +82,116 @@ func Text(w io.Writer, r check.Result, o TextOptions) error {
 }
 
 func writeServer(b *strings.Builder, p palette, s check.ServerResult, o TextOptions) {
-	code := s.ExitCode()
-	switch {
+	name := p.head.Sprint(clean(s.Target.Name))
+	switch code := s.ExitCode(); {
 	case s.Available():
-		fmt.Fprintf(b, "%s %s  %s\n", p.pass.Sprint("✔"), p.head.Sprint(clean(s.Target.Name)),
-			p.pass.Sprint("fully available"))
-	case code == check.OK:
-		fmt.Fprintf(b, "%s %s  %s\n", p.pass.Sprint("✔"), p.head.Sprint(clean(s.Target.Name)),
-			p.pass.Sprint("reachable; presence not checked (--connect-only)"))
+		fmt.Fprintf(b, "%s %s  %s\n", p.pass.Sprint("✔"), name, p.pass.Sprint("fully available"))
+	case code == finesse.OK:
+		fmt.Fprintf(b, "%s %s  %s\n", p.pass.Sprint("✔"), name, p.pass.Sprint("reachable; presence not checked (--connect-only)"))
 	default:
-		fmt.Fprintf(b, "%s %s  %s\n", p.fail.Sprint("✘"), p.head.Sprint(clean(s.Target.Name)),
-			p.fail.Sprintf("NOT AVAILABLE (exit %d)", code))
+		fmt.Fprintf(b, "%s %s  %s\n", p.fail.Sprint("✘"), name, p.fail.Sprintf("NOT AVAILABLE (exit %d)", code))
 	}
 	for _, c := range s.Checks {
-		mark, dur := marks[c.Status], "     "
-		if c.Status != check.Skipped {
-			dur = fmt.Sprintf("%5s", Duration(c.Duration))
-		}
-		if col := p.mark(c.Status); col != nil {
-			mark = col.Sprint(mark)
-		}
-		line := strings.TrimRight(fmt.Sprintf("  %s %-10s %s  %s", mark, c.Criterion, dur, clean(c.Message)), " ")
-		if c.Status == check.Skipped {
-			line = p.skip.Sprint(line)
-		}
-		b.WriteString(line + "\n")
-		if o.Phases && len(c.Phases) > 0 {
-			parts := make([]string, len(c.Phases))
-			for i, ph := range c.Phases {
-				parts[i] = ph.Name + " " + Duration(ph.Duration)
-			}
-			b.WriteString(p.dim.Sprint("                       "+strings.Join(parts, ", ")) + "\n")
-		}
+		writeCheck(b, p, s, c, o)
 	}
-	if s.Failure == nil {
+	for _, w := range s.Warnings {
+		fmt.Fprintf(b, "  %s %s\n", p.warn.Sprint("⚠ warning:"), warningMessage(w, s.Info()))
+	}
+	f := s.Failure
+	if f == nil {
 		return
 	}
-	if !failedACheck(s) {
+	if f.Criterion == "" {
 		// An internal error blames no criterion; its message must still show.
-		fmt.Fprintf(b, "  %s %s\n", p.fail.Sprint("error:"), clean(s.Failure.Error()))
+		fmt.Fprintf(b, "  %s %s\n", p.fail.Sprint("error:"), failureLine(s))
 	}
-	sc := s.Failure.Scenario()
-	if sc.Guide != "" {
-		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint("scenario:"), sc.Guide)
+	for _, h := range f.Hints {
+		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint("hint:"), hintMessage(h, s.Info()))
 	}
-	if sc.Recovery != "" {
-		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint("recovery:"), sc.Recovery)
-	}
-	if alt := s.AlternateHost(); alt != "" {
-		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint("alternate server:"), clean(alt))
+	sc := f.Scenario()
+	for _, l := range []struct{ label, text string }{
+		{"scenario:", sc.Guide}, {"recovery:", sc.Recovery}, {"operator:", sc.Operator}, {"alternate server:", alternateText(s)},
+	} {
+		if l.text != "" {
+			fmt.Fprintf(b, "  %s %s\n", p.head.Sprint(l.label), l.text)
+		}
 	}
 }
 
-func failedACheck(s check.ServerResult) bool {
-	for _, c := range s.Checks {
-		if c.Status == check.Fail {
-			return true
-		}
+func writeCheck(b *strings.Builder, p palette, s check.ServerResult, c check.CheckResult, o TextOptions) {
+	mark, dur := marks[c.Status], "     "
+	if c.Status != check.Skipped {
+		dur = fmt.Sprintf("%5s", Duration(c.Duration))
 	}
-	return false
+	if col := p.mark(c.Status); col != nil {
+		mark = col.Sprint(mark)
+	}
+	line := strings.TrimRight(fmt.Sprintf("  %s %-10s %s  %s", mark, c.Criterion, dur, checkMessage(s, c)), " ")
+	if c.Status == check.Skipped {
+		line = p.skip.Sprint(line)
+	}
+	b.WriteString(line + "\n")
+	if !o.Verbose {
+		return
+	}
+	if len(c.Phases) > 0 {
+		b.WriteString(p.dim.Sprint(detailIndent+phaseList(c.Phases)) + "\n")
+	}
+	if cert := checkCertificate(s, c.Criterion); cert != "" {
+		b.WriteString(p.dim.Sprint(detailIndent+"certificate: "+cert) + "\n")
+	}
+}
+
+func phaseList(ts []probe.Timing) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = t.Phase + " " + Duration(t.Duration)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// checkCertificate describes the certificate a criterion's port presented.
+func checkCertificate(s check.ServerResult, c finesse.Criterion) string {
+	switch {
+	case c == finesse.CriterionSystemInfo && s.SystemInfo != nil:
+		return certificateLine(s.SystemInfo.Certificate)
+	case c == finesse.CriterionXMPP && s.XMPP != nil:
+		return certificateLine(s.XMPP.Certificate)
+	}
+	return ""
+}
+
+// alternateText names where agents can go: the other node SystemInfo names,
+// or, when SystemInfo could not tell, the other servers of this run that
+// are fully available.
+func alternateText(s check.ServerResult) string {
+	if alt := s.AlternateHost(); alt != "" {
+		return cleanShort(alt)
+	}
+	if len(s.AvailablePeers) == 0 {
+		return ""
+	}
+	names := make([]string, len(s.AvailablePeers))
+	for i, n := range s.AvailablePeers {
+		names[i] = clean(n)
+	}
+	return strings.Join(names, ", ") + " (fully available in this run)"
 }
 
 func writeSummary(b *strings.Builder, p palette, r check.Result) {
-	avail := 0
+	ok, connectOnly := 0, false
 	for _, s := range r.Servers {
-		if s.Available() {
-			avail++
+		connectOnly = connectOnly || s.ConnectOnly
+		if s.Available() || (s.ConnectOnly && s.Failure == nil) {
+			ok++
 		}
 	}
-	line := fmt.Sprintf("\n%d of %d servers fully available; exit %d", avail, len(r.Servers), r.ExitCode())
-	if r.ExitCode() == check.OK {
+	code := r.ExitCode()
+	line := fmt.Sprintf("\n%d of %d servers fully available; exit %d", ok, len(r.Servers), code)
+	if connectOnly {
+		line = fmt.Sprintf("\n%d of %d servers reachable (presence not checked: --connect-only); exit %d", ok, len(r.Servers), code)
+	}
+	if code == finesse.OK {
 		b.WriteString(p.head.Sprint(line) + "\n")
 		return
 	}
@@ -161,7 +206,3 @@ func Duration(d time.Duration) string {
 	}
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
-
-// clean makes text that may come from a server one printable line, so that
-// nothing a server says can move the cursor, recolour or reorder a terminal.
-func clean(s string) string { return textsafe.Line(s, 0) }

@@ -6,15 +6,16 @@ import (
 	"net"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/pki"
 )
 
 // Finesse's own ports, the simulator's defaults.
 const (
-	DefaultHTTPSPort       = 8445
-	DefaultXMPPPort        = 5222
-	DefaultXMPPSecurePort  = 5223
-	DefaultProbeUser       = "healthprobe"
+	DefaultHTTPSPort       = finesse.HTTPSPort
+	DefaultXMPPPort        = finesse.XMPPPort
+	DefaultXMPPSecurePort  = finesse.XMPPSecurePort
+	DefaultProbeUser       = "1080001" // an agent ID, as UCCE XMPP users are
 	DefaultProbePassword   = "simulator-only-password"
 	nodeNamePattern        = "finesse-%c.example.test"
 	maxNodes               = 26

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/notifserver"
 )
 
@@ -71,7 +72,7 @@ func startNode(cfg nodeConfig) (*Node, error) {
 }
 
 func (n *Node) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/finesse/api/SystemInfo" {
+	if r.URL.Path != finesse.SystemInfoPath {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `<ApiErrors><ApiError><ErrorType>Not Found</ErrorType><ErrorData></ErrorData><ErrorMessage>`+esc(r.URL.Path)+`</ErrorMessage></ApiError></ApiErrors>`)

@@ -6,6 +6,8 @@ package simulator
 import (
 	"fmt"
 	"strings"
+
+	"github.com/finessectl/finessectl/internal/finesse"
 )
 
 // Scenario is a state of a simulated node, named after the guide's failure
@@ -23,6 +25,11 @@ const (
 	// FinesseDisconnected is criterion 3 failing alone: the guide says an
 	// UNAVAILABLE 'finesse' presence "may mean that the connection is lost".
 	FinesseDisconnected Scenario = "finesse-disconnected"
+	// Maintenance and CTIHeartbeatLost pass all three criteria with a
+	// warning: a node draining for maintenance, and one whose CTI link
+	// missed its last heartbeat, which failing-over desktops avoid.
+	Maintenance      Scenario = "maintenance"
+	CTIHeartbeatLost Scenario = "cti-heartbeat-lost"
 )
 
 // Behaviour is what a scenario does to each part of the node.
@@ -36,6 +43,9 @@ type Behaviour struct {
 	StatusReason     string
 	FinesseAvailable bool // the 'finesse' user's presence
 	RejectAuth       bool
+	FinesseMMode     string // SystemInfo finesseMMode
+	HeartbeatFailed  bool   // lastCTIHeartbeatStatus failure while IN_SERVICE
+	AuthMode         string // SystemInfo systemAuthMode; NON_SSO when empty
 }
 
 type portState int
@@ -49,21 +59,25 @@ const (
 // Behaviours lists every scenario in the order the demo walks through them.
 var Behaviours = []Behaviour{
 	{Scenario: Healthy, Description: "every criterion passes",
-		Status: "IN_SERVICE", HTTPStatus: 200, FinesseAvailable: true},
+		Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true},
 	{Scenario: OutOfService, Description: "Finesse lost its CTI connection: SystemInfo answers 503 SERVER_OUT_OF_SERVICE, connected clients get an OUT_OF_SERVICE notification",
-		Status: "OUT_OF_SERVICE", HTTPStatus: 503, StatusReason: "CTI connection lost", FinesseAvailable: true},
+		Status: finesse.StatusOutOfService, HTTPStatus: 503, StatusReason: "CTI connection lost", FinesseAvailable: true},
 	{Scenario: WebappDown, Description: "the Finesse web app is down: SystemInfo reports OUT_OF_SERVICE and the 'finesse' user goes unavailable",
-		Status: "OUT_OF_SERVICE", HTTPStatus: 200, StatusReason: "Finesse web application is not running"},
+		Status: finesse.StatusOutOfService, HTTPStatus: 200, StatusReason: "Finesse web application is not running"},
 	{Scenario: TomcatDown, Description: "Cisco Finesse Tomcat is down: the HTTPS port refuses and the 'finesse' user goes unavailable",
-		HTTPS: closed, Status: "IN_SERVICE", HTTPStatus: 200},
+		HTTPS: closed, Status: finesse.StatusInService, HTTPStatus: 200},
 	{Scenario: NotificationDown, Description: "the Notification Service is down: both XMPP ports refuse and live streams are dropped (SystemInfo has not noticed yet)",
-		XMPP: closed, Status: "IN_SERVICE", HTTPStatus: 200, FinesseAvailable: true},
+		XMPP: closed, Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true},
 	{Scenario: NetworkLoss, Description: "the network is lost: every port accepts and stays silent",
-		HTTPS: silent, XMPP: silent, Status: "IN_SERVICE", HTTPStatus: 200, FinesseAvailable: true},
-	{Scenario: AuthReject, Description: "the Notification Service rejects every login",
-		Status: "IN_SERVICE", HTTPStatus: 200, FinesseAvailable: true, RejectAuth: true},
+		HTTPS: silent, XMPP: silent, Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true},
+	{Scenario: AuthReject, Description: "the Notification Service rejects every login, on a node with HYBRID (SSO and non-SSO) authentication",
+		Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true, RejectAuth: true, AuthMode: finesse.AuthModeHybrid},
 	{Scenario: FinesseDisconnected, Description: "Finesse lost its own connection to the Notification Service: SystemInfo still says IN_SERVICE, the 'finesse' user is unavailable",
-		Status: "IN_SERVICE", HTTPStatus: 200},
+		Status: finesse.StatusInService, HTTPStatus: 200},
+	{Scenario: Maintenance, Description: "the node is draining for maintenance (finesseMMode IN_PROGRESS) and still in service",
+		Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true, FinesseMMode: finesse.MaintenanceInProgress},
+	{Scenario: CTIHeartbeatLost, Description: "the CTI link missed its last heartbeat; SystemInfo still says IN_SERVICE",
+		Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true, HeartbeatFailed: true},
 }
 
 // Lookup returns the behaviour of the named scenario.

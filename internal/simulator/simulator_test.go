@@ -33,8 +33,9 @@ func fetch(t *testing.T, c *Cluster, n *Node) (*systeminfo.Info, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	client := &systeminfo.Client{HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.CA.Pool()}}}}
-	return client.Fetch(ctx, &url.URL{Scheme: "https", Host: n.HTTPSAddr()})
+	client := &systeminfo.Client{TLS: &tls.Config{RootCAs: c.CA.Pool()}}
+	resp, err := client.Fetch(ctx, &url.URL{Scheme: "https", Host: n.HTTPSAddr()})
+	return resp.Info, err
 }
 
 // A pair names each other in SystemInfo, each with its own XMPP domain, as
@@ -110,11 +111,11 @@ func TestTimelineObservedByConnectedClient(t *testing.T) {
 	n := c.Nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := xmppprobe.Dial(ctx, xmppprobe.Config{Addr: n.DirectTLSAddr(), Domain: n.Host, TLS: &tls.Config{RootCAs: c.CA.Pool(), ServerName: "127.0.0.1"}})
-	if err != nil {
+	s := xmppprobe.New(xmppprobe.Config{Addr: n.DirectTLSAddr(), Domain: n.Host, TLS: &tls.Config{RootCAs: c.CA.Pool(), ServerName: "127.0.0.1"}})
+	defer s.Close()
+	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if err := s.Login(ctx, "probe", "pw", "timeline"); err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +170,11 @@ func TestControlAPI(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := xmppprobe.Dial(ctx, xmppprobe.Config{Addr: c.Nodes[0].DirectTLSAddr(), Domain: c.Nodes[0].Host, TLS: &tls.Config{RootCAs: c.CA.Pool(), ServerName: "127.0.0.1"}})
-	if err != nil {
+	s := xmppprobe.New(xmppprobe.Config{Addr: c.Nodes[0].DirectTLSAddr(), Domain: c.Nodes[0].Host, TLS: &tls.Config{RootCAs: c.CA.Pool(), ServerName: "127.0.0.1"}})
+	defer s.Close()
+	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	resp, err := http.Get(srv.URL + "/scenario")
 	if err != nil {
 		t.Fatal(err)
@@ -208,11 +209,11 @@ func TestLatencyDelaysEveryWrite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start = time.Now()
-	s, err := xmppprobe.Dial(ctx, xmppprobe.Config{Addr: n.DirectTLSAddr(), Domain: n.Host, TLS: &tls.Config{RootCAs: c.CA.Pool(), ServerName: "127.0.0.1"}})
-	if err != nil {
+	s := xmppprobe.New(xmppprobe.Config{Addr: n.DirectTLSAddr(), Domain: n.Host, TLS: &tls.Config{RootCAs: c.CA.Pool(), ServerName: "127.0.0.1"}})
+	defer s.Close()
+	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if err := s.Login(ctx, "probe", "pw", "latency"); err != nil {
 		t.Fatal(err)
 	}

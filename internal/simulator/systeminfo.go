@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/finessectl/finessectl/internal/finesse"
 )
 
 // nodeAddr is what SystemInfo says about a node of the pair.
@@ -17,9 +19,16 @@ type nodeAddr struct {
 // systemInfoXML renders the 12.6 schema with the values a real UCCE node
 // reports, for the node self of its pair (primary first).
 func systemInfoXML(self nodeAddr, pair []nodeAddr, b Behaviour, now time.Time) string {
-	heartbeat := "success"
-	if b.Status != "IN_SERVICE" {
+	heartbeat := finesse.HeartbeatSuccess
+	if b.Status != finesse.StatusInService || b.HeartbeatFailed {
 		heartbeat = "failure"
+	}
+	authMode, mmodeTime := "NON_SSO", "-1"
+	if b.AuthMode != "" {
+		authMode = b.AuthMode
+	}
+	if b.FinesseMMode != "" {
+		mmodeTime = "120000"
 	}
 	var x strings.Builder
 	w := func(name, value string) {
@@ -34,8 +43,8 @@ func systemInfoXML(self nodeAddr, pair []nodeAddr, b Behaviour, now time.Time) s
 	w("ctiHeartbeatInterval", "5")
 	w("ctiMMode", "")
 	w("ctiTimeInMMode", "-1")
-	w("finesseMMode", "")
-	w("finesseTimeInMMode", "-1")
+	w("finesseMMode", b.FinesseMMode)
+	w("finesseTimeInMMode", mmodeTime)
 	w("license", "")
 	w("peripheralId", "5000")
 	for i, role := range []string{"primaryNode", "secondaryNode"} {
@@ -48,14 +57,14 @@ func systemInfoXML(self nodeAddr, pair []nodeAddr, b Behaviour, now time.Time) s
 	}
 	w("status", b.Status)
 	w("statusReason", b.StatusReason)
-	w("systemAuthMode", "NON_SSO")
+	w("systemAuthMode", authMode)
 	w("timezoneOffset", "0")
-	w("uri", "/finesse/api/SystemInfo")
+	w("uri", finesse.SystemInfoPath)
 	w("xmppDomain", self.host)
 	w("xmppPubSubDomain", "pubsub."+self.host)
 	x.WriteString("  <ctiServers>\n")
 	for i, side := range []string{"cti-a", "cti-b"} {
-		active := i == 0 && b.Status == "IN_SERVICE"
+		active := i == 0 && b.Status == finesse.StatusInService
 		fmt.Fprintf(&x, "    <ctiServer>\n      <host>%s.example.test</host>\n      <connectedDuration>%d</connectedDuration>\n      <active>%t</active>\n    </ctiServer>\n",
 			side, map[bool]int{true: 86400000, false: 0}[active], active)
 	}

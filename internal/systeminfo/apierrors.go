@@ -7,22 +7,14 @@ type APIError struct {
 	Data    string `json:"data,omitempty"`
 }
 
-// ParseAPIErrors parses Finesse's error body:
+// parseAPIErrors parses Finesse's error body:
 //
 //	<ApiErrors><ApiError><ErrorType/><ErrorMessage/><ErrorData/></ApiError></ApiErrors>
 //
 // Element names are matched without regard to case, because pubsub
 // notifications spell them apiErrors, apiError, errorType. Values are
-// trimmed and not sanitized. A document of any other shape gives an error
-// wrapping ErrUnusable; an <ApiErrors/> with no <ApiError> gives an empty list.
-func ParseAPIErrors(data []byte) ([]APIError, error) {
-	errs, err := parseAPIErrors(data)
-	if err != nil {
-		return nil, unusable(err)
-	}
-	return errs, nil
-}
-
+// trimmed and not sanitized. A document of any other shape is an error; an
+// <ApiErrors/> with no <ApiError> gives an empty list.
 func parseAPIErrors(data []byte) ([]APIError, error) {
 	d, err := openRoot(data, "ApiErrors")
 	if err != nil {

@@ -7,115 +7,170 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/textsafe"
 )
 
-// maxRedirects is enough for Finesse's HTTP ports (80, 8082), which redirect
-// to 8445, plus a load balancer or two.
+// maxRedirects is enough for a load balancer or two in front of the node.
 const maxRedirects = 3
 
-// Client fetches SystemInfo. The zero value is ready to use, and a Client may
-// be used by several goroutines at once.
+// MaxHeaderBytes caps the response headers Fetch reads. Finesse sends well
+// under 1 KiB of them; a server that sends more is not one to trust with
+// memory.
+const MaxHeaderBytes = 64 << 10
+
+// Client fetches SystemInfo over its own transport. Safe for concurrent use.
+//
+// The zero value is ready to use. The fields are read once, when the first
+// Fetch builds the transport; later changes have no effect.
 type Client struct {
-	// HTTP carries the caller's transport and TLS settings. Its cookie jar
-	// and redirect policy are ignored (see Fetch). Nil means a client with
-	// system roots, TLS 1.2 or later and a 30 s overall timeout.
-	HTTP *http.Client
+	// TLS holds trust and client settings; nil means the system roots. It is
+	// cloned, never modified. TLS 1.2 is the minimum unless it sets one.
+	TLS *tls.Config
+	// Resolver looks up host names; nil means net.DefaultResolver.
+	Resolver *net.Resolver
 	// MaxBodyBytes caps the body read; 0 or less means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// UserAgent is sent as User-Agent; "" means "finessectl".
 	UserAgent string
+
+	once sync.Once
+	rt   *http.Transport
 }
 
-// Fetch GETs base + Path (base is like https://host:8445; its path, query and
-// user info are dropped) and returns the parsed SystemInfo.
+// Response is what one SystemInfo request saw. Fetch always returns a non-nil
+// *Response, also together with an error, so a failed check can still show
+// how far it got (timings, certificate, HTTP status). Its strings are the
+// server's and the caller's, not sanitized.
+type Response struct {
+	URL        string // requested, without user info
+	FinalURL   string // where redirects led, "" when none
+	HTTPStatus int    // 0 when no response arrived
+	Proto      string // "HTTP/1.1", "HTTP/2.0"; "" when none
+	// Info is the parsed SystemInfo (also when not IN_SERVICE); nil when
+	// none.
+	Info *Info
+	// Certificate is the leaf certificate of the HTTPS port, also when
+	// verification failed; nil when no handshake got that far.
+	Certificate *probe.Certificate
+	// Timings lists the phases in order, only those that happened: "dns",
+	// "connect", "tls", "request" (request written until the first byte of
+	// the response) and "body". A redirect repeats the phases of each hop.
+	Timings []probe.Timing
+}
+
+// Fetch GETs base + finesse.SystemInfoPath (base is like https://host:8445; its path, query and
+// user info are dropped) and reports what it saw.
+//
+// Only https is accepted, and every request goes straight to the node:
+// HTTPS_PROXY and friends are ignored, because through a proxy the check
+// would test the proxy instead of the node. Every Fetch dials a new
+// connection, so that its timings are those of a fresh client.
 //
 // It never sends credentials or cookies: five bad passwords to a
 // serviceability API lock the account for five minutes. It follows at most
-// three redirects and never from https to http.
+// three redirects, never from https to http and never to another host (a
+// different port on the same host is fine: Finesse redirects 8082 to 8445).
 //
 // Errors, which callers map to exit codes:
-//   - IN_SERVICE: (info, nil).
+//   - IN_SERVICE: nil.
 //   - Finesse says it is not in service (200 with another status, 503 with
-//     ApiErrors or SystemInfo): (info or nil, *NotInServiceError), unwrapped.
+//     ApiErrors or SystemInfo): a *NotInServiceError, unwrapped.
 //   - The server answered with something else (another status, HTML, JSON,
-//     no <status>, truncated, too big, too many redirects): an error wrapping
-//     ErrUnusable.
-//   - Transport failures (DNS, refused, reset, TLS, ctx deadline): the
-//     original error wrapped, for errors.As and errors.Is.
+//     no <status>, truncated, too big, headers over MaxHeaderBytes, bad HTTP
+//     framing, plain HTTP on the HTTPS port, too many redirects, a redirect
+//     to another host): an error wrapping ErrUnusable.
+//   - The TLS handshake failed for reasons of TLS (untrusted, expired or
+//     misnamed certificate, no common version, an alert): an error wrapping
+//     *probe.TLSError, which wraps the original, so that errors.As still
+//     finds *tls.CertificateVerificationError or x509.HostnameError.
+//   - Other transport failures (DNS, refused, reset, ctx deadline, a
+//     connection closed without an answer): the original error wrapped, for
+//     errors.As and errors.Is.
 //
-// The context bounds the whole exchange, body included.
-func (c *Client) Fetch(ctx context.Context, base *url.URL) (*Info, error) {
+// The context bounds the whole exchange, body included; give it a deadline.
+func (c *Client) Fetch(ctx context.Context, base *url.URL) (*Response, error) {
+	out := &Response{}
+	if ctx == nil {
+		return out, errors.New("systeminfo: nil context")
+	}
 	if base == nil {
-		return nil, errors.New("systeminfo: no URL to fetch")
+		return out, errors.New("systeminfo: no URL to fetch")
 	}
 	u := endpoint(base)
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("systeminfo: unsupported URL scheme %s in %s, want https", quote([]byte(u.Scheme), 20), textsafe.Line(u.String(), quoteMax))
+	out.URL = u.String()
+	if u.Scheme != "https" {
+		return out, fmt.Errorf("systeminfo: unsupported URL scheme %s in %s, want https", quote([]byte(u.Scheme), 20), textsafe.Line(out.URL, quoteMax))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("systeminfo: no host in URL %s", textsafe.Line(u.String(), quoteMax))
-	}
-	fail := func(final *url.URL, err error) error {
-		e := &fetchError{url: u.String(), err: withContext(ctx, err)}
-		if final != nil && final.String() != u.String() {
-			e.final = final.String()
-		}
-		return e
+		return out, fmt.Errorf("systeminfo: no host in URL %s", textsafe.Line(out.URL, quoteMax))
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	rec := &recorder{}
+	var final *url.URL // the latest redirect target, then the response's URL
+	done := func(err error) (*Response, error) {
+		out.Timings, out.Certificate = rec.finish()
+		if final != nil && final.String() != out.URL {
+			out.FinalURL = final.String()
+		}
+		var nis *NotInServiceError
+		if err == nil || errors.As(err, &nis) {
+			return out, err
+		}
+		return out, &fetchError{url: out.URL, final: out.FinalURL, err: withContext(ctx, err)}
+	}
+
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, rec.trace()), http.MethodGet, out.URL, nil)
 	if err != nil {
-		return nil, fail(nil, err)
+		return done(err)
 	}
 	req.Header.Set("Accept", "application/xml")
 	req.Header.Set("User-Agent", c.userAgent())
 	// A proxy's cached copy would report the health of some time ago.
 	req.Header.Set("Cache-Control", "no-cache")
 
-	hc := c.httpClient()
-	var last *url.URL // the latest redirect target, for error messages
-	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		last = req.URL
-		return checkRedirect(req, via)
+	rt := c.transport()
+	hc := &http.Client{
+		Transport: rt,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			final = redact(req.URL)
+			return checkRedirect(req, via)
+		},
 	}
 	resp, err := hc.Do(req)
+	if resp != nil {
+		// Also the redirect that CheckRedirect refused.
+		out.HTTPStatus, out.Proto = resp.StatusCode, resp.Proto
+	}
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			// Drop url.Error's own `Get "url":` prefix; fetchError has one.
-			err = ue.Err
-		}
-		return nil, fail(redact(last), err)
+		// net/http lets a dial that its request gave up on run on without
+		// the request's deadline, to reuse the connection later. Without
+		// keep-alives nothing will, so cancel it; dials that requests still
+		// wait for, such as a concurrent Fetch's, are left alone.
+		rt.CloseIdleConnections()
+		return done(roundTripError(ctx, err, rec))
 	}
 	defer resp.Body.Close()
-	final := redact(resp.Request.URL)
+	final = redact(resp.Request.URL)
 
-	body, err := readBody(resp, c.maxBodyBytes())
-	if err == nil && ctx != nil && ctx.Err() != nil {
-		// net/http (seen with Go 1.26, HTTP/1.1 chunked) sometimes ends a
-		// body cut off by the context with a clean EOF; a body read while
-		// the context expired cannot be trusted to be whole.
-		err = fmt.Errorf("reading body: %w", ctx.Err())
-	}
+	start := time.Now()
+	body, err := readBody(ctx, resp, c.maxBodyBytes())
+	rec.add("body", time.Since(start))
 	if err != nil {
-		return nil, fail(final, err)
+		return done(err)
 	}
 	info, err := interpret(resp.StatusCode, body)
-	var nis *NotInServiceError
-	switch {
-	case err == nil:
-		return info, nil
-	case errors.As(err, &nis):
-		return info, nis
-	}
-	return nil, fail(final, err)
+	out.Info = info
+	return done(err)
 }
 
 // interpret turns a status code and a complete body into Fetch's result.
@@ -276,14 +331,23 @@ func asciiLower(b []byte) []byte {
 	return out
 }
 
-// readBody reads the whole body, refusing more than max bytes so that a
+// readBody reads the whole body, refusing more than limit bytes so that a
 // hostile or broken server cannot make the checker allocate without bound.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
+func readBody(ctx context.Context, resp *http.Response, limit int64) ([]byte, error) {
 	if resp.ContentLength > limit {
 		return nil, unusablef("response exceeds %s (Content-Length %d)", size(limit), resp.ContentLength)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err == nil && ctx.Err() != nil {
+		// net/http (seen with Go 1.26, HTTP/1.1 chunked) sometimes ends a
+		// body cut off by the context with a clean EOF; a body read while
+		// the context expired cannot be trusted to be whole.
+		err = ctx.Err()
+	}
 	if err != nil {
+		if ctx.Err() == nil && !networkFailure(err) {
+			return nil, malformed(fmt.Errorf("reading body: %w", err))
+		}
 		return nil, fmt.Errorf("reading body: %w", err)
 	}
 	if int64(len(body)) > limit {
@@ -306,23 +370,20 @@ func size(n int64) string {
 // errors.Is, whatever error the transport chose to report for the closed
 // connection.
 func withContext(ctx context.Context, err error) error {
-	if ctx == nil {
-		return err
-	}
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w: %w", cerr, err)
 	}
 	return err
 }
 
-// endpoint is base with the path replaced by Path and everything that could
+// endpoint is base with the path replaced by SystemInfo's and everything that could
 // carry credentials or change the resource removed.
 func endpoint(base *url.URL) *url.URL {
 	u := *base
 	u.Scheme = strings.ToLower(u.Scheme)
 	u.User = nil
 	u.Opaque = ""
-	u.Path, u.RawPath = Path, ""
+	u.Path, u.RawPath = finesse.SystemInfoPath, ""
 	u.RawQuery, u.ForceQuery = "", false
 	u.Fragment, u.RawFragment = "", ""
 	return &u
@@ -337,13 +398,17 @@ func redact(u *url.URL) *url.URL {
 	return &c
 }
 
-// checkRedirect replaces any redirect policy of the caller's client.
+// checkRedirect keeps a redirect on this node: a server that sends the
+// checker elsewhere answered, but not as this Finesse node.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > maxRedirects {
 		return unusablef("too many redirects (more than %d)", maxRedirects)
 	}
 	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
 		return unusablef("refusing redirect from https to %s", quote([]byte(req.URL.Scheme), 20))
+	}
+	if from, to := via[0].URL.Hostname(), req.URL.Hostname(); !sameHost(from, to) {
+		return unusablef("redirected to another host %s, not %s", to, from)
 	}
 	// net/http turns user info in a Location into Basic credentials; a
 	// server must not be able to make the checker lock an account.
@@ -353,34 +418,11 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-func (c *Client) httpClient() *http.Client {
-	base := c.HTTP
-	if base == nil {
-		base = defaultHTTPClient()
-	}
-	hc := *base
-	// Keep the caller's transport and timeout, but never a cookie jar or a
-	// redirect policy: either could send something to a serviceability API.
-	// Fetch sets its own CheckRedirect.
-	hc.Jar = nil
-	hc.CheckRedirect = nil
-	return &hc
+// sameHost compares host names as DNS does: without regard to case or to a
+// trailing dot.
+func sameHost(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }
-
-// defaultHTTPClient is shared so that repeated fetches reuse connections.
-var defaultHTTPClient = sync.OnceValue(func() *http.Client {
-	t, ok := http.DefaultTransport.(*http.Transport)
-	if ok {
-		t = t.Clone()
-	} else {
-		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
-	}
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	t.TLSHandshakeTimeout = 10 * time.Second
-	t.MaxResponseHeaderBytes = 64 << 10
-	// The timeout is a backstop for callers whose context has no deadline.
-	return &http.Client{Transport: t, Timeout: 30 * time.Second}
-})
 
 func (c *Client) maxBodyBytes() int64 {
 	if c.MaxBodyBytes <= 0 {

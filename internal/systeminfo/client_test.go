@@ -10,7 +10,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
@@ -21,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/nettest"
 	"github.com/finessectl/finessectl/internal/pki"
+	"github.com/finessectl/finessectl/internal/probe"
 )
 
 var (
@@ -31,6 +32,10 @@ var (
 )
 
 // trustedCA is shared by the tests: making keys is the slow part.
+
+// apiPath is where Finesse serves SystemInfo, stated here as Cisco documents it.
+const apiPath = "/finesse/api/SystemInfo"
+
 func trustedCA(t testing.TB) *pki.CA {
 	t.Helper()
 	caOnce.Do(func() { testCA, caErr = pki.NewCA("systeminfo test CA", 24*time.Hour) })
@@ -64,11 +69,8 @@ func serve(t testing.TB, h http.Handler) *httptest.Server {
 }
 
 // newClient trusts roots only, as finessectl does with --ca-file.
-func newClient(t testing.TB, roots *x509.CertPool) *Client {
-	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &Client{HTTP: &http.Client{Transport: tr}}
+func newClient(roots *x509.CertPool) *Client {
+	return &Client{TLS: &tls.Config{RootCAs: roots}}
 }
 
 func mustURL(t testing.TB, s string) *url.URL {
@@ -80,11 +82,16 @@ func mustURL(t testing.TB, s string) *url.URL {
 	return u
 }
 
-func fetch(t testing.TB, c *Client, base string) (*Info, error) {
+// fetch also holds Fetch to its promise of a Response in every case.
+func fetch(t testing.TB, c *Client, base string) (*Response, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return c.Fetch(ctx, mustURL(t, base))
+	resp, err := c.Fetch(ctx, mustURL(t, base))
+	if resp == nil {
+		t.Fatalf("Fetch returned no Response (err %v)", err)
+	}
+	return resp, err
 }
 
 // respond answers with a status and a body.
@@ -214,7 +221,8 @@ func TestFetchOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := serve(t, tt.handler(t))
-			info, err := fetch(t, newClient(t, trustedCA(t).Pool()), srv.URL)
+			resp, err := fetch(t, newClient(trustedCA(t).Pool()), srv.URL)
+			info := resp.Info
 			w := tt.want
 			switch {
 			case w.status != "":
@@ -249,7 +257,7 @@ func TestFetchOutcomes(t *testing.T) {
 				if info != nil {
 					t.Errorf("info = %+v with ErrUnusable", info)
 				}
-				prefix := "GET " + srv.URL + Path + ": "
+				prefix := "GET " + srv.URL + apiPath + ": "
 				if !strings.HasPrefix(err.Error(), prefix) {
 					t.Errorf("error %q does not start with %q", err, prefix)
 				}
@@ -334,7 +342,7 @@ func TestFetchSanitizesServerText(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := serve(t, tt.handler)
-			_, err := fetch(t, newClient(t, trustedCA(t).Pool()), srv.URL)
+			_, err := fetch(t, newClient(trustedCA(t).Pool()), srv.URL)
 			if err == nil {
 				t.Fatal("Fetch succeeded")
 			}
@@ -360,7 +368,7 @@ func TestFetchSendsNoCredentials(t *testing.T) {
 		got = append(got, seen{r.Header.Get("Authorization"), r.Header.Get("Cookie"), r.Header.Get("Accept"),
 			r.Header.Get("User-Agent"), r.URL.Path, r.URL.RawQuery})
 		mu.Unlock()
-		if r.URL.Path == Path {
+		if r.URL.Path == apiPath {
 			// A Location with user info makes net/http send Basic credentials.
 			u := strings.Replace(srv.URL, "https://", "https://evil:guess@", 1)
 			http.Redirect(w, r, u+"/next", http.StatusFound)
@@ -369,17 +377,12 @@ func TestFetchSendsNoCredentials(t *testing.T) {
 		respond(200, "<SystemInfo><status>IN_SERVICE</status></SystemInfo>")(w, r)
 	}))
 
-	c := newClient(t, trustedCA(t).Pool())
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
+	resp, err := fetch(t, newClient(trustedCA(t).Pool()), strings.Replace(srv.URL, "https://", "https://admin:secret@", 1)+"/some/path?x=1#frag")
+	if err != nil || !resp.Info.InService() {
+		t.Fatalf("Fetch = %+v, %v", resp, err)
 	}
-	jar.SetCookies(mustURL(t, srv.URL), []*http.Cookie{{Name: "JSESSIONID", Value: "abc"}})
-	c.HTTP.Jar = jar
-
-	info, err := fetch(t, c, strings.Replace(srv.URL, "https://", "https://admin:secret@", 1)+"/some/path?x=1#frag")
-	if err != nil || !info.InService() {
-		t.Fatalf("Fetch = %+v, %v", info, err)
+	if resp.URL != srv.URL+apiPath || resp.FinalURL != srv.URL+"/next" {
+		t.Errorf("URL %q, FinalURL %q: want them without user info", resp.URL, resp.FinalURL)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -394,19 +397,19 @@ func TestFetchSendsNoCredentials(t *testing.T) {
 			t.Errorf("request %d: Accept %q, User-Agent %q", i, s.accept, s.agent)
 		}
 	}
-	if got[0].path != Path || got[0].query != "" {
-		t.Errorf("first request to %s?%s, want %s", got[0].path, got[0].query, Path)
-	}
-	if c.HTTP.Jar != jar || c.HTTP.CheckRedirect != nil {
-		t.Error("Fetch modified the caller's http.Client")
+	if got[0].path != apiPath || got[0].query != "" {
+		t.Errorf("first request to %s?%s, want %s", got[0].path, got[0].query, apiPath)
 	}
 }
 
 func TestFetchErrorHidesUserInfo(t *testing.T) {
 	srv := serve(t, respond(404, ""))
-	_, err := fetch(t, newClient(t, trustedCA(t).Pool()), strings.Replace(srv.URL, "https://", "https://admin:secret@", 1))
+	resp, err := fetch(t, newClient(trustedCA(t).Pool()), strings.Replace(srv.URL, "https://", "https://admin:secret@", 1))
 	if err == nil || strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "admin") {
 		t.Errorf("err = %v", err)
+	}
+	if strings.Contains(resp.URL, "secret") {
+		t.Errorf("Response.URL = %q", resp.URL)
 	}
 }
 
@@ -416,7 +419,7 @@ func redirector(n int, hits *atomic.Int32) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		left := n
-		if r.URL.Path != Path {
+		if r.URL.Path != apiPath {
 			left, _ = strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/hop/"))
 		}
 		if left > 0 {
@@ -432,13 +435,13 @@ func TestFetchRedirects(t *testing.T) {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			var hits atomic.Int32
 			srv := serve(t, redirector(n, &hits))
-			c := newClient(t, trustedCA(t).Pool())
-			// The caller's policy must not widen the limit.
-			c.HTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
-			info, err := fetch(t, c, srv.URL)
+			resp, err := fetch(t, newClient(trustedCA(t).Pool()), srv.URL)
 			if n <= 3 {
-				if err != nil || !info.InService() {
-					t.Fatalf("%d redirects: %+v, %v", n, info, err)
+				if err != nil || !resp.Info.InService() || resp.HTTPStatus != 200 {
+					t.Fatalf("%d redirects: %+v, %v", n, resp, err)
+				}
+				if n > 0 && resp.FinalURL != srv.URL+"/hop/0" {
+					t.Errorf("FinalURL = %q", resp.FinalURL)
 				}
 				if int(hits.Load()) != n+1 {
 					t.Errorf("%d requests, want %d", hits.Load(), n+1)
@@ -451,6 +454,9 @@ func TestFetchRedirects(t *testing.T) {
 			if hits.Load() != 4 {
 				t.Errorf("%d requests, want 4", hits.Load())
 			}
+			if resp.HTTPStatus != http.StatusMovedPermanently || resp.Info != nil {
+				t.Errorf("Response = %+v, want the last redirect's status", resp)
+			}
 			if !strings.Contains(err.Error(), "(redirected to "+srv.URL+"/hop/") {
 				t.Errorf("error does not say where it was redirected: %v", err)
 			}
@@ -458,16 +464,36 @@ func TestFetchRedirects(t *testing.T) {
 	}
 }
 
-// Finesse's HTTP ports 80 and 8082 redirect to 8445.
-func TestFetchFollowsHTTPToHTTPS(t *testing.T) {
-	tlsSrv := serve(t, respondFixture(t, 200, "sysinfo-12.6-schema.xml"))
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, tlsSrv.URL+r.URL.Path, http.StatusMovedPermanently)
+// Finesse redirects to 8445 on the same host; another port is the same node.
+func TestFetchFollowsRedirectToAnotherPort(t *testing.T) {
+	target := serve(t, respondFixture(t, 200, "sysinfo-12.6-schema.xml"))
+	front := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusMovedPermanently)
 	}))
+	resp, err := fetch(t, newClient(trustedCA(t).Pool()), front.URL)
+	if err != nil || resp.Info.SecondaryNode == nil || resp.Info.SecondaryNode.XMPPSecurePort != "5223" {
+		t.Fatalf("Fetch = %+v, %v", resp, err)
+	}
+	if resp.URL != front.URL+apiPath || resp.FinalURL != target.URL+apiPath {
+		t.Errorf("URL %q, FinalURL %q", resp.URL, resp.FinalURL)
+	}
+}
+
+// An http base is refused before anything is sent: Finesse's plain ports
+// only redirect, and a check must not depend on an unencrypted hop.
+func TestFetchRefusesHTTPBase(t *testing.T) {
+	var hits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer plain.Close()
-	info, err := fetch(t, newClient(t, trustedCA(t).Pool()), plain.URL)
-	if err != nil || info.SecondaryNode == nil || info.SecondaryNode.XMPPSecurePort != "5223" {
-		t.Fatalf("Fetch = %+v, %v", info, err)
+	resp, err := fetch(t, &Client{}, plain.URL)
+	if err == nil || errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), `unsupported URL scheme "http"`) {
+		t.Fatalf("err = %v, want an argument error", err)
+	}
+	if resp.URL != plain.URL+apiPath || resp.HTTPStatus != 0 || resp.Timings != nil {
+		t.Errorf("Response = %+v", resp)
+	}
+	if hits.Load() != 0 {
+		t.Error("the plain HTTP server was contacted")
 	}
 }
 
@@ -479,41 +505,15 @@ func TestFetchRefusesHTTPSDowngrade(t *testing.T) {
 	}))
 	defer plain.Close()
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, plain.URL+Path, http.StatusFound)
+		http.Redirect(w, r, plain.URL+apiPath, http.StatusFound)
 	}))
-	_, err := fetch(t, newClient(t, trustedCA(t).Pool()), srv.URL)
+	_, err := fetch(t, newClient(trustedCA(t).Pool()), srv.URL)
 	if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), `refusing redirect from https to "http"`) {
 		t.Fatalf("err = %v", err)
 	}
 	if plainHits.Load() != 0 {
 		t.Error("the plain HTTP server was contacted")
 	}
-}
-
-// countingTransport counts the response body bytes the client actually
-// reads, which bounds what it can have buffered.
-type countingTransport struct {
-	http.RoundTripper
-	read atomic.Int64
-}
-
-type countingBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
-func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := ct.RoundTripper.RoundTrip(r)
-	if resp != nil {
-		resp.Body = countingBody{resp.Body, &ct.read}
-	}
-	return resp, err
 }
 
 func TestFetchBodyLimit(t *testing.T) {
@@ -552,28 +552,49 @@ func TestFetchBodyLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := serve(t, tt.handler)
-			c := newClient(t, trustedCA(t).Pool())
-			ct := &countingTransport{RoundTripper: c.HTTP.Transport}
-			c.HTTP.Transport = ct
+			c := newClient(trustedCA(t).Pool())
 			c.MaxBodyBytes = tt.max
-			info, err := fetch(t, c, srv.URL)
+			resp, err := fetch(t, c, srv.URL)
 			if tt.wantErr == "" {
-				if err != nil || !info.InService() {
-					t.Fatalf("Fetch = %+v, %v", info, err)
+				if err != nil || !resp.Info.InService() {
+					t.Fatalf("Fetch = %+v, %v", resp, err)
 				}
 				return
 			}
 			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want ErrUnusable containing %q", err, tt.wantErr)
 			}
-			limit := tt.max
-			if limit == 0 {
-				limit = DefaultMaxBodyBytes
-			}
-			if n := ct.read.Load(); n > limit+1 {
-				t.Errorf("read %d body bytes, limit is %d", n, limit)
+			if resp.HTTPStatus != 200 || resp.Info != nil {
+				t.Errorf("Response = %+v", resp)
 			}
 		})
+	}
+}
+
+// endless is a body that never ends and counts what was read of it.
+type endless struct{ read int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+// The cap bounds what is read, not only what is kept: a server streaming
+// without end costs the checker at most the limit.
+func TestReadBodyStopsAtLimit(t *testing.T) {
+	for _, limit := range []int64{100, DefaultMaxBodyBytes} {
+		body := &endless{}
+		resp := &http.Response{ContentLength: -1, Body: io.NopCloser(body)}
+		_, err := readBody(context.Background(), resp, limit)
+		if !errors.Is(err, ErrUnusable) {
+			t.Fatalf("limit %d: err = %v", limit, err)
+		}
+		if body.read > limit+1 {
+			t.Errorf("limit %d: read %d bytes", limit, body.read)
+		}
 	}
 }
 
@@ -613,7 +634,7 @@ func TestFetchHonoursContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ca := trustedCA(t)
 			srv := startTLS(t, ca, []string{"127.0.0.1"}, time.Time{}, tt.http2, tt.handler)
-			c := newClient(t, ca.Pool())
+			c := newClient(ca.Pool())
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			done := make(chan error, 1)
@@ -633,7 +654,7 @@ func TestFetchHonoursContext(t *testing.T) {
 			if errors.Is(err, ErrUnusable) {
 				t.Errorf("a deadline is not ErrUnusable: %v", err)
 			}
-			if !strings.HasPrefix(err.Error(), "GET "+srv.URL+Path+": ") {
+			if !strings.HasPrefix(err.Error(), "GET "+srv.URL+apiPath+": ") {
 				t.Errorf("err = %q", err)
 			}
 		})
@@ -651,7 +672,7 @@ func TestFetchTLSFailures(t *testing.T) {
 		ca    *pki.CA
 		names []string
 		after time.Time
-		host  string // dialled as 127.0.0.1; "" means the server's own URL
+		host  string // a DNS name for 127.0.0.1; "" means the server's own URL
 		check func(t *testing.T, err error)
 	}{
 		{"untrusted CA", other, []string{"127.0.0.1"}, time.Time{}, "", func(t *testing.T, err error) {
@@ -691,34 +712,42 @@ func TestFetchTLSFailures(t *testing.T) {
 			srv := startTLS(t, tt.ca, tt.names, tt.after, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				hits.Add(1)
 			}))
-			c := newClient(t, ca.Pool())
-			// Dial the server under a DNS name, since x509 quotes DNS names
-			// only when the host is one.
-			addr := srv.Listener.Addr().String()
-			c.HTTP.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			}
+			c := newClient(ca.Pool())
 			base := srv.URL
 			if tt.host != "" {
-				_, port, _ := net.SplitHostPort(addr)
-				base = "https://" + tt.host + ":" + port
+				// x509 quotes DNS names only when the host is one.
+				c.Resolver = fakeDNS(t, map[string]net.IP{tt.host: net.IPv4(127, 0, 0, 1)})
+				base = "https://" + tt.host + ":" + srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 			}
-			info, err := fetch(t, c, base)
-			if info != nil || err == nil {
-				t.Fatalf("Fetch = %+v, %v", info, err)
+			resp, err := fetch(t, c, base)
+			if resp.Info != nil || err == nil {
+				t.Fatalf("Fetch = %+v, %v", resp, err)
 			}
 			var cve *tls.CertificateVerificationError
 			if !errors.As(err, &cve) {
 				t.Errorf("err = %v, want *tls.CertificateVerificationError", err)
 			}
+			var te *probe.TLSError
+			if !errors.As(err, &te) {
+				t.Errorf("err = %v, want *probe.TLSError", err)
+			}
 			if errors.Is(err, ErrUnusable) {
 				t.Error("a TLS failure is not ErrUnusable")
 			}
-			if !strings.HasPrefix(err.Error(), "GET "+base+Path+": ") || hasControl(err.Error()) {
+			if !strings.HasPrefix(err.Error(), "GET "+base+apiPath+": ") || hasControl(err.Error()) {
 				t.Errorf("err = %q", err)
 			}
 			if hits.Load() != 0 {
 				t.Error("a request reached the untrusted server")
+			}
+			// The certificate that failed is still described, verbatim.
+			leaf := srv.TLS.Certificates[0].Leaf
+			if resp.Certificate == nil || resp.Certificate.Subject != leaf.Subject.String() ||
+				!resp.Certificate.NotAfter.Equal(leaf.NotAfter) || resp.HTTPStatus != 0 {
+				t.Errorf("Response = %+v, want the server's certificate and no status", resp)
+			}
+			if !hasPhases(resp.Timings, "connect", "tls") || hasPhase(resp.Timings, "request") {
+				t.Errorf("Timings = %v", resp.Timings)
 			}
 			tt.check(t, err)
 		})
@@ -726,35 +755,24 @@ func TestFetchTLSFailures(t *testing.T) {
 }
 
 func TestFetchConnectionRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err = fetch(t, &Client{}, "https://"+addr)
+	addr := nettest.Refused(t)
+	resp, err := fetch(t, &Client{}, "https://"+addr)
 	var op *net.OpError
 	if !errors.As(err, &op) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err = %v, want *net.OpError (connection refused)", err)
 	}
 	// One prefix, not url.Error's `Get "url":` as well.
-	if !strings.HasPrefix(err.Error(), "GET https://"+addr+Path+": ") || strings.Count(err.Error(), Path) != 1 {
+	if !strings.HasPrefix(err.Error(), "GET https://"+addr+apiPath+": ") || strings.Count(err.Error(), apiPath) != 1 {
 		t.Errorf("err = %q", err)
+	}
+	if resp.Certificate != nil || resp.HTTPStatus != 0 || !hasPhases(resp.Timings, "connect") || hasPhase(resp.Timings, "tls") {
+		t.Errorf("Response = %+v", resp)
 	}
 }
 
 func TestFetchTransportFailures(t *testing.T) {
-	t.Run("name does not resolve", func(t *testing.T) {
-		// .invalid never resolves (RFC 6761); without a resolver the
-		// lookup still fails with a *net.DNSError.
-		// A client without a proxy, whatever the environment says.
-		_, err := fetch(t, newClient(t, nil), "https://finesse.invalid:8445")
-		var dns *net.DNSError
-		if !errors.As(err, &dns) || errors.Is(err, ErrUnusable) {
-			t.Fatalf("err = %v, want *net.DNSError", err)
-		}
-	})
-	t.Run("handshake failure", func(t *testing.T) {
+	t.Run("no common protocol version", func(t *testing.T) {
+		// The server wants TLS 1.3, the client offers at most 1.2.
 		srv := httptest.NewUnstartedServer(respond(200, ""))
 		leaf, err := trustedCA(t).Issue([]string{"127.0.0.1"}, time.Time{})
 		if err != nil {
@@ -764,21 +782,17 @@ func TestFetchTransportFailures(t *testing.T) {
 		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 		srv.StartTLS()
 		defer srv.Close()
-		c := newClient(t, trustedCA(t).Pool())
-		c.HTTP.Transport.(*http.Transport).TLSClientConfig.MaxVersion = tls.VersionTLS12
+		c := newClient(trustedCA(t).Pool())
+		c.TLS.MaxVersion = tls.VersionTLS12
 		_, err = fetch(t, c, srv.URL)
 		// crypto/tls reports the server's alert as a *net.OpError.
 		var op *net.OpError
 		if !errors.As(err, &op) || op.Op != "remote error" || errors.Is(err, ErrUnusable) {
 			t.Fatalf("err = %v, want *net.OpError for the TLS alert", err)
 		}
-	})
-	t.Run("plain HTTP server on an https URL", func(t *testing.T) {
-		plain := httptest.NewServer(respond(200, ""))
-		defer plain.Close()
-		_, err := fetch(t, newClient(t, trustedCA(t).Pool()), strings.Replace(plain.URL, "http://", "https://", 1))
-		if err == nil || errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
-			t.Fatalf("err = %v, want a transport error", err)
+		var te *probe.TLSError
+		if !errors.As(err, &te) {
+			t.Errorf("err = %v, want *probe.TLSError", err)
 		}
 	})
 	t.Run("connection closed without a response", func(t *testing.T) {
@@ -788,13 +802,17 @@ func TestFetchTransportFailures(t *testing.T) {
 				conn.Close()
 			}
 		}))
-		info, err := fetch(t, newClient(t, trustedCA(t).Pool()), srv.URL)
-		if err == nil || info != nil || errors.Is(err, ErrUnusable) {
-			t.Fatalf("Fetch = %+v, %v; want a transport error", info, err)
+		resp, err := fetch(t, newClient(trustedCA(t).Pool()), srv.URL)
+		if err == nil || resp.Info != nil || errors.Is(err, ErrUnusable) {
+			t.Fatalf("Fetch = %+v, %v; want a transport error", resp, err)
 		}
 		var nis *NotInServiceError
-		if errors.As(err, &nis) {
+		var te *probe.TLSError
+		if errors.As(err, &nis) || errors.As(err, &te) {
 			t.Errorf("err = %v", err)
+		}
+		if resp.Certificate == nil || resp.HTTPStatus != 0 {
+			t.Errorf("Response = %+v", resp)
 		}
 	})
 	t.Run("body cut short", func(t *testing.T) {
@@ -802,38 +820,41 @@ func TestFetchTransportFailures(t *testing.T) {
 			w.Header().Set("Content-Length", "1000")
 			io.WriteString(w, "<SystemInfo><status>IN_SERVICE</status></SystemInfo>")
 		}))
-		_, err := fetch(t, newClient(t, trustedCA(t).Pool()), srv.URL)
+		resp, err := fetch(t, newClient(trustedCA(t).Pool()), srv.URL)
 		if !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrUnusable) {
 			t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+		}
+		if resp.HTTPStatus != 200 || !hasPhases(resp.Timings, "request", "body") {
+			t.Errorf("Response = %+v", resp)
 		}
 	})
 }
 
 func TestFetchDefaults(t *testing.T) {
 	var agent atomic.Value
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		agent.Store(r.Header.Get("User-Agent"))
 		respond(200, "<SystemInfo><status>IN_SERVICE</status></SystemInfo>")(w, r)
 	}))
-	defer plain.Close()
-	info, err := fetch(t, &Client{}, plain.URL)
-	if err != nil || !info.InService() {
-		t.Fatalf("Fetch = %+v, %v", info, err)
+	resp, err := fetch(t, newClient(trustedCA(t).Pool()), srv.URL)
+	if err != nil || !resp.Info.InService() {
+		t.Fatalf("Fetch = %+v, %v", resp, err)
 	}
 	if agent.Load() != "finessectl" {
 		t.Errorf("User-Agent %q", agent.Load())
 	}
-	_, err = fetch(t, &Client{UserAgent: "probe/1"}, plain.URL)
+	c := newClient(trustedCA(t).Pool())
+	c.UserAgent = "probe/1"
+	_, err = fetch(t, c, srv.URL)
 	if err != nil || agent.Load() != "probe/1" {
 		t.Errorf("User-Agent %q, err %v", agent.Load(), err)
 	}
 
-	// The default client verifies certificates against the system roots.
-	srv := serve(t, respond(200, "<SystemInfo><status>IN_SERVICE</status></SystemInfo>"))
+	// The zero Client verifies certificates against the system roots.
 	_, err = fetch(t, &Client{}, srv.URL)
 	var cve *tls.CertificateVerificationError
 	if !errors.As(err, &cve) {
-		t.Errorf("default client: err = %v, want a certificate verification error", err)
+		t.Errorf("zero Client: err = %v, want a certificate verification error", err)
 	}
 }
 
@@ -844,30 +865,37 @@ func TestFetchHTTP2(t *testing.T) {
 		proto.Store(int32(r.ProtoMajor))
 		respondFixture(t, 200, "sysinfo-12.6-schema.xml")(w, r)
 	}))
-	info, err := fetch(t, newClient(t, ca.Pool()), srv.URL)
-	if err != nil || len(info.CTIServers) != 2 {
-		t.Fatalf("Fetch = %+v, %v", info, err)
+	resp, err := fetch(t, newClient(ca.Pool()), srv.URL)
+	if err != nil || len(resp.Info.CTIServers) != 2 {
+		t.Fatalf("Fetch = %+v, %v", resp, err)
 	}
-	if proto.Load() != 2 {
-		t.Errorf("HTTP/%d, want HTTP/2", proto.Load())
+	if proto.Load() != 2 || resp.Proto != "HTTP/2.0" {
+		t.Errorf("server saw HTTP/%d, Response.Proto %q; want HTTP/2", proto.Load(), resp.Proto)
+	}
+	if !hasPhases(resp.Timings, "connect", "tls", "request", "body") {
+		t.Errorf("Timings = %v", resp.Timings)
 	}
 }
 
 func TestFetchBadArguments(t *testing.T) {
 	c := &Client{}
-	if _, err := c.Fetch(context.Background(), nil); err == nil {
-		t.Error("nil URL accepted")
+	var noContext context.Context
+	if resp, err := c.Fetch(noContext, mustURL(t, "https://127.0.0.1:1")); resp == nil || err == nil {
+		t.Errorf("nil context: %+v, %v", resp, err)
 	}
-	for _, base := range []string{"ftp://127.0.0.1", "finesse-a.example.test:8445", "https://", "https:///x"} {
-		_, err := c.Fetch(context.Background(), mustURL(t, base))
-		if err == nil || errors.Is(err, ErrUnusable) {
+	if resp, err := c.Fetch(context.Background(), nil); resp == nil || err == nil {
+		t.Errorf("nil URL: %+v, %v", resp, err)
+	}
+	for _, base := range []string{"ftp://127.0.0.1", "http://127.0.0.1:1", "finesse-a.example.test:8445", "https://", "https:///x"} {
+		resp, err := c.Fetch(context.Background(), mustURL(t, base))
+		if resp == nil || err == nil || errors.Is(err, ErrUnusable) {
 			t.Errorf("%s: err = %v, want an argument error", base, err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := c.Fetch(ctx, mustURL(t, "https://127.0.0.1:1"))
-	if !errors.Is(err, context.Canceled) {
+	resp, err := c.Fetch(ctx, mustURL(t, "https://127.0.0.1:1"))
+	if resp == nil || !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: err = %v", err)
 	}
 }

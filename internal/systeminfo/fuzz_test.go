@@ -87,7 +87,7 @@ func trimmed(v reflect.Value) bool {
 func FuzzParse(f *testing.F) {
 	addFixtures(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		info, err := Parse(data)
+		info, err := parseDoc(data)
 		if err != nil {
 			if info != nil {
 				t.Fatal("info and error both returned")
@@ -110,7 +110,7 @@ func FuzzParse(f *testing.F) {
 func FuzzParseAPIErrors(f *testing.F) {
 	addFixtures(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		errs, err := ParseAPIErrors(data)
+		errs, err := parseAPIErrorsDoc(data)
 		if err != nil {
 			if errs != nil {
 				t.Fatal("list and error both returned")

@@ -12,6 +12,24 @@ import (
 
 const fixtureDir = "../../testdata/systeminfo"
 
+// parseDoc and parseAPIErrorsDoc are the parsers as Fetch reports them:
+// a failure wraps ErrUnusable and its text is sanitized.
+func parseDoc(data []byte) (*Info, error) {
+	info, err := parse(data)
+	if err != nil {
+		return nil, unusable(err)
+	}
+	return info, nil
+}
+
+func parseAPIErrorsDoc(data []byte) ([]APIError, error) {
+	errs, err := parseAPIErrors(data)
+	if err != nil {
+		return nil, unusable(err)
+	}
+	return errs, nil
+}
+
 func fixture(tb testing.TB, name string) []byte {
 	tb.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtureDir, name))
@@ -164,7 +182,7 @@ var unparsedFixtures = map[string]string{
 func TestParseFixtures(t *testing.T) {
 	for name, want := range parsedFixtures {
 		t.Run(name, func(t *testing.T) {
-			got, err := Parse(fixture(t, name))
+			got, err := parseDoc(fixture(t, name))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -177,7 +195,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for name, msg := range unparsedFixtures {
 		t.Run(name, func(t *testing.T) {
-			got, err := Parse(fixture(t, name))
+			got, err := parseDoc(fixture(t, name))
 			if !errors.Is(err, ErrUnusable) {
 				t.Fatalf("Parse error = %v, want ErrUnusable", err)
 			}
@@ -254,7 +272,7 @@ func TestParseEdgeCases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse([]byte(tt.in))
+			got, err := parseDoc([]byte(tt.in))
 			if tt.wantErr != "" {
 				if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Parse error = %v, want ErrUnusable containing %q", err, tt.wantErr)
@@ -277,14 +295,14 @@ func TestParseEdgeCases(t *testing.T) {
 func TestParseErrorIsSanitized(t *testing.T) {
 	// Element names may hold any letter; a long one must not make a long error.
 	long := strings.Repeat("x", 5000)
-	_, err := Parse([]byte("<" + long + "/>"))
+	_, err := parseDoc([]byte("<" + long + "/>"))
 	if !errors.Is(err, ErrUnusable) {
 		t.Fatalf("err = %v", err)
 	}
 	if n := len(err.Error()); n > 300 {
 		t.Errorf("error is %d bytes long: %.80q...", n, err)
 	}
-	_, err = Parse([]byte("\x1b]0;owned\x07 plain text\nsecond line"))
+	_, err = parseDoc([]byte("\x1b]0;owned\x07 plain text\nsecond line"))
 	if err == nil || strings.ContainsAny(err.Error(), "\x1b\x07\n") {
 		t.Errorf("error not sanitized: %q", err)
 	}
@@ -316,7 +334,7 @@ func TestParseAPIErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseAPIErrors(tt.in)
+			got, err := parseAPIErrorsDoc(tt.in)
 			if tt.wantErr != "" {
 				if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want ErrUnusable containing %q", err, tt.wantErr)
@@ -335,7 +353,7 @@ func TestParseAPIErrors(t *testing.T) {
 
 // The JSON form is part of finessectl's stable output.
 func TestInfoJSON(t *testing.T) {
-	info, err := Parse(fixture(t, "sysinfo-15.0-maintenance.xml"))
+	info, err := parseDoc(fixture(t, "sysinfo-15.0-maintenance.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,17 +9,11 @@
 // SystemInfo and systemInfo).
 package systeminfo
 
-import "encoding/xml"
+import (
+	"encoding/xml"
 
-// Status values documented by Cisco. Anything else (PARTIAL_SERVICE has been
-// seen in the documentation of other APIs) is simply "not IN_SERVICE".
-const (
-	StatusInService    = "IN_SERVICE"
-	StatusOutOfService = "OUT_OF_SERVICE"
+	"github.com/finessectl/finessectl/internal/finesse"
 )
-
-// Path is where Finesse serves SystemInfo, on every version.
-const Path = "/finesse/api/SystemInfo"
 
 // DefaultMaxBodyBytes caps the body Fetch reads. A real SystemInfo is about
 // 2 KiB; anything near this size is not one.
@@ -45,7 +39,8 @@ type CTIServer struct {
 // Info is a parsed SystemInfo. Every field is optional and holds the server's
 // text with surrounding whitespace trimmed; nothing is converted, so that a
 // value this package does not understand still reaches the user intact. The
-// strings are not sanitized: pass them through Sanitize before printing.
+// strings are not sanitized: whoever prints them passes them through
+// textsafe.Line.
 type Info struct {
 	Status                      string      `json:"status,omitempty"`
 	StatusReason                string      `json:"status_reason,omitempty"`
@@ -74,7 +69,7 @@ type Info struct {
 // InService reports whether the status is exactly IN_SERVICE, the only value
 // the guide counts as available.
 func (i *Info) InService() bool {
-	return i != nil && i.Status == StatusInService
+	return i != nil && i.Status == finesse.StatusInService
 }
 
 // field maps a lower-cased element name to the string it fills.
@@ -122,19 +117,11 @@ func (i *Info) field(name string) *string {
 	return nil
 }
 
-// Parse parses a SystemInfo document. The root element is SystemInfo (or
+// parse parses a SystemInfo document. The root element is SystemInfo (or
 // systemInfo, as pubsub notifications may spell it). A document without
 // <status> parses fine with Status == ""; deciding what that means is the
 // caller's business. Anything that is not such a document, including a
-// truncated one, gives an error wrapping ErrUnusable.
-func Parse(data []byte) (*Info, error) {
-	info, err := parse(data)
-	if err != nil {
-		return nil, unusable(err)
-	}
-	return info, nil
-}
-
+// truncated one, is an error that the caller wraps as unusable.
 func parse(data []byte) (*Info, error) {
 	d, err := openRoot(data, "SystemInfo")
 	if err != nil {

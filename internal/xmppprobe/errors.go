@@ -10,6 +10,7 @@ import (
 // Phase names one step of the session, in the order a probe goes through
 // them. Errors and timings carry it so a slow or failing run can be
 // attributed to the network (connect, tls) or to the server (auth, presence).
+// Timings hold it as a plain string, shared with the other probes.
 type Phase string
 
 const (
@@ -17,7 +18,8 @@ const (
 	PhaseTLS      Phase = "tls"
 	PhaseStream   Phase = "stream"
 	PhaseStartTLS Phase = "starttls"
-	PhaseAuth     Phase = "auth"
+	PhaseAuth     Phase = "auth"    // ends at SASL <success/>: a stuck authentication backend stalls here
+	PhaseRestart  Phase = "restart" // the stream restart after <success/>: the Notification Service's own work
 	PhaseBind     Phase = "bind"
 	PhasePresence Phase = "presence"
 )
@@ -45,7 +47,8 @@ var ErrTooMuchData = errors.New("server sent more data than a probe needs")
 // <starttls/>; the probe never authenticates over plaintext.
 var ErrNoStartTLS = errors.New("server does not offer STARTTLS; refusing to send credentials in clear text")
 
-// StreamError is a <stream:error> sent by the server.
+// StreamError is a <stream:error> sent by the server. Its fields are the
+// server's text, not sanitized; Error sanitizes.
 type StreamError struct {
 	Condition string
 	Text      string
@@ -55,7 +58,8 @@ func (e *StreamError) Error() string { return "stream error: " + conditionText(e
 
 // AuthError is a SASL failure, or a server that offers no mechanism the
 // probe can use. It is never retried: Finesse locks an account after five
-// failed sign-ins.
+// failed sign-ins. Its fields are the server's text, not sanitized; Error
+// sanitizes.
 type AuthError struct {
 	Condition string
 	Text      string
@@ -81,7 +85,7 @@ func (e *NoPresenceError) Error() string {
 type RosterState struct {
 	Received     bool   // the roster result arrived
 	Listed       bool   // the JID is an item of it
-	Subscription string // the item's subscription attribute
+	Subscription string // the item's subscription attribute, not sanitized
 }
 
 func (r RosterState) String() string {
@@ -91,9 +95,9 @@ func (r RosterState) String() string {
 	case !r.Listed:
 		return "it is not in the probe user's roster"
 	case r.Subscription != "both" && r.Subscription != "to":
-		return fmt.Sprintf("it is in the probe user's roster with subscription=%q, so its presence is not sent", r.Subscription)
+		return fmt.Sprintf("it is in the probe user's roster with subscription=%q, so its presence is not sent", sanitize(r.Subscription))
 	default:
-		return fmt.Sprintf("it is in the probe user's roster with subscription=%q", r.Subscription)
+		return fmt.Sprintf("it is in the probe user's roster with subscription=%q", sanitize(r.Subscription))
 	}
 }
 

@@ -22,10 +22,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
 	"gosrc.io/xmpp/stanza"
+
+	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/probe"
 )
 
 // TLSMode is how the probe secures the stream.
@@ -49,9 +53,9 @@ func (m TLSMode) Label() string {
 // DefaultPort is the Finesse port for the mode.
 func (m TLSMode) DefaultPort() int {
 	if m == StartTLS {
-		return 5222
+		return finesse.XMPPPort
 	}
-	return 5223
+	return finesse.XMPPSecurePort
 }
 
 // DefaultMaxBytes caps what one session reads from the server.
@@ -71,46 +75,67 @@ type Config struct {
 	MaxBytes int64 // DefaultMaxBytes when zero
 }
 
-// Timing is the duration of one phase.
-type Timing struct {
-	Phase    Phase
-	Duration time.Duration
+// Facts is what the probe saw of the server, whatever the outcome: the
+// caller renders it, next to the verdict, for failures as well as successes.
+type Facts struct {
+	Addr        string             // host:port dialed
+	Mode        TLSMode            // how the stream was secured
+	Domain      string             // the domain put in the stream header
+	Certificate *probe.Certificate // the leaf presented, also when verification failed; nil before a handshake
+	TLSVersion  string             // as tls.VersionName gives it; "" before a handshake
+	JID         string             // the full JID bound; "" until Login succeeds
+	Timings     []probe.Timing     // completed phases, in order
 }
 
-// Session is an open, negotiated XMPP stream. It is used by one goroutine.
+// Session is one XMPP connection attempt. It is used by one goroutine.
 type Session struct {
 	cfg      Config
 	raw      net.Conn // the TCP connection; deadlines are set on it
 	conn     net.Conn // raw, or the TLS connection over it
+	closed   bool
 	limit    *limitReader
 	reader   *bufio.Reader
 	dec      *xml.Decoder
 	trace    *tracer
 	features stanza.StreamFeatures
-	timings  []Timing
-	jid      string
+	facts    Facts
+	// The roster result arrives with the first presences and is read by
+	// whichever AwaitPresence call is running; later calls still need it.
+	rosterReceived bool
+	roster         []stanza.RosterItem
 }
 
-// Dial connects, secures the connection and opens the stream, returning a
-// session ready to Login. Every step ends by ctx's deadline.
-func Dial(ctx context.Context, cfg Config) (*Session, error) {
+// errNotConnected reports a Login or AwaitPresence without a live stream.
+var errNotConnected = errors.New("xmppprobe: the session is not connected")
+
+// New prepares a session; it does no I/O.
+func New(cfg Config) *Session {
 	if cfg.Mode == "" {
 		cfg.Mode = DirectTLS
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
-	s := &Session{cfg: cfg}
+	s := &Session{cfg: cfg, limit: &limitReader{left: cfg.MaxBytes}}
 	if cfg.Trace != nil {
 		s.trace = &tracer{w: cfg.Trace}
 	}
-	s.limit = &limitReader{left: cfg.MaxBytes}
+	s.facts = Facts{Addr: cfg.Addr, Mode: cfg.Mode, Domain: cfg.Domain}
+	return s
+}
 
+// Connect dials, secures the connection and opens the stream, leaving the
+// session ready to Login. Every step ends by ctx's deadline. On failure the
+// socket is closed, and Facts keeps what was seen up to the failure.
+func (s *Session) Connect(ctx context.Context) error {
+	if s.raw != nil {
+		return errors.New("xmppprobe: Connect called twice on one session")
+	}
 	start := time.Now()
 	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	raw, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return nil, &PhaseError{Phase: PhaseConnect, Err: err}
+		return &PhaseError{Phase: PhaseConnect, Err: err}
 	}
 	s.raw, s.conn = raw, raw
 	s.record(PhaseConnect, start)
@@ -118,10 +143,11 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	release := s.watch(ctx)
 	defer release()
 	if err := s.negotiate(ctx); err != nil {
+		s.closed = true
 		_ = s.raw.Close()
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 func (s *Session) negotiate(ctx context.Context) error {
@@ -169,8 +195,11 @@ func (s *Session) startTLS(ctx context.Context) error {
 	return s.openStream()
 }
 
-// handshake wraps the TCP connection in TLS. It keeps the crypto/tls error
-// as it is, so certificate problems stay distinguishable from network ones.
+// handshake wraps the TCP connection in TLS. Failures of TLS itself come
+// back as *probe.TLSError around the crypto/tls error, so a certificate or
+// protocol-version problem stays distinguishable from a network one. The
+// certificate is kept even when it failed verification: it is what an
+// operator needs to see then.
 func (s *Session) handshake(ctx context.Context) error {
 	cfg := s.cfg.TLS.Clone()
 	if cfg == nil {
@@ -179,9 +208,17 @@ func (s *Session) handshake(ctx context.Context) error {
 	// XEP-0368 names this ALPN protocol; servers that do not know ALPN ignore it.
 	cfg.NextProtos = []string{"xmpp-client"}
 	conn := tls.Client(s.raw, cfg)
-	if err := conn.HandshakeContext(ctx); err != nil {
-		return err
+	err := conn.HandshakeContext(ctx)
+	st := conn.ConnectionState()
+	// The version is known once the server chose it, before verification.
+	if st.Version != 0 {
+		s.facts.TLSVersion = tls.VersionName(st.Version)
 	}
+	if err != nil {
+		s.facts.Certificate = probe.CertificateFromError(err)
+		return probe.HandshakeError(err)
+	}
+	s.facts.Certificate = probe.CertificateOf(st.PeerCertificates)
 	s.conn = conn
 	return nil
 }
@@ -220,7 +257,14 @@ func (s *Session) openStream() error {
 // Login authenticates with SASL PLAIN, binds resource, sends initial presence
 // with priority 0 (the Finesse guide asks for a non-negative priority) and
 // asks for the roster. It never retries: five failures lock a Finesse account.
+//
+// The auth phase ends at SASL <success/>: until then a silent server may be
+// waiting on its authentication backend, while silence in the restart phase
+// that follows means the Notification Service itself is broken.
 func (s *Session) Login(ctx context.Context, user, password, resource string) error {
+	if s.raw == nil || s.closed {
+		return errNotConnected
+	}
 	release := s.watch(ctx)
 	defer release()
 
@@ -228,23 +272,28 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 	if err := s.auth(user, password); err != nil {
 		return s.fail(ctx, PhaseAuth, err)
 	}
-	if err := s.openStream(); err != nil {
-		return s.fail(ctx, PhaseAuth, err)
-	}
 	s.record(PhaseAuth, start)
 
 	start = time.Now()
-	if err := s.bind(resource); err != nil {
+	if err := s.openStream(); err != nil {
+		return s.fail(ctx, PhaseRestart, err)
+	}
+	s.record(PhaseRestart, start)
+
+	start = time.Now()
+	jid, err := s.bind(resource)
+	if err != nil {
 		return s.fail(ctx, PhaseBind, err)
 	}
 	// Roster first, then presence, as RFC 6121 recommends; the answers are
 	// read by AwaitPresence.
-	err := s.send("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>"+
+	err = s.send("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>"+
 		"<presence><priority>0</priority></presence>", "")
 	if err != nil {
 		return s.fail(ctx, PhaseBind, err)
 	}
 	s.record(PhaseBind, start)
+	s.facts.JID = jid
 	return nil
 }
 
@@ -293,51 +342,50 @@ func (s *Session) auth(user, password string) error {
 	return fmt.Errorf("expected SASL <success/> or <failure/>, got <%s>", sanitize(se.Name.Local))
 }
 
-func (s *Session) bind(resource string) error {
+// bind returns the full JID the server bound.
+func (s *Session) bind(resource string) (string, error) {
 	var res strings.Builder
 	_ = xml.EscapeText(&res, []byte(resource))
 	err := s.send("<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>"+
 		res.String()+"</resource></bind></iq>", "")
 	if err != nil {
-		return err
+		return "", err
 	}
 	iq, err := s.nextIQ("bind-1")
 	if err != nil {
-		return err
+		return "", err
 	}
 	b, ok := iq.Payload.(*stanza.Bind)
 	if iq.Type != stanza.IQTypeResult || !ok {
-		return fmt.Errorf("resource binding refused: %s", iqErrorText(iq))
+		return "", fmt.Errorf("resource binding refused: %s", iqErrorText(iq))
 	}
-	s.jid = b.Jid
 	// RFC 3921 servers (old Openfire among them) require a session IQ; RFC 6121
 	// ones omit the feature or mark it <optional/>. gosrc.io/xmpp cannot see
 	// <optional/> (its field has no XML tag), so the IQ goes out whenever the
 	// feature is offered: one round trip, accepted by both kinds.
 	if s.features.Session.XMLName.Local == "" {
-		return nil
+		return b.Jid, nil
 	}
 	if err := s.send("<iq type='set' id='session-1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>", ""); err != nil {
-		return err
+		return "", err
 	}
 	iq, err = s.nextIQ("session-1")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if iq.Type != stanza.IQTypeResult {
-		return fmt.Errorf("session establishment refused: %s", iqErrorText(iq))
+		return "", fmt.Errorf("session establishment refused: %s", iqErrorText(iq))
 	}
-	return nil
+	return b.Jid, nil
 }
 
-// JID is the full JID the server bound, empty before Login.
-func (s *Session) JID() string { return s.jid }
-
-// Presence is the availability of the awaited user.
+// Presence is the availability of the awaited user. Its strings are the
+// server's, not sanitized.
 type Presence struct {
 	Available bool
-	Show      string // away, dnd ... when available but not plainly so
-	Status    string // free text the user set, sanitized
+	Show      string      // away, dnd ... when available but not plainly so
+	Status    string      // free text the user set
+	Roster    RosterState // what the probe user's roster said about the user
 }
 
 // AwaitPresence waits until a presence stanza from jid's bare JID arrives, or
@@ -345,18 +393,19 @@ type Presence struct {
 // events are read past; pings and roster pushes are answered so the server
 // keeps the stream. A stream that ends meanwhile is reported as an error.
 func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, error) {
+	if s.raw == nil || s.closed {
+		return Presence{}, errNotConnected
+	}
 	release := s.watch(ctx)
 	defer release()
 	start := time.Now()
-	defer s.record(PhasePresence, start)
 
 	want := bareJID(jid)
-	roster := RosterState{}
 	for {
 		p, err := s.next()
 		if err != nil {
 			if expired(ctx) && !s.limit.exceeded {
-				return Presence{}, &PhaseError{Phase: PhasePresence, Err: &NoPresenceError{JID: want, Roster: roster}}
+				return Presence{}, &PhaseError{Phase: PhasePresence, Err: &NoPresenceError{JID: want, Roster: s.rosterState(want)}}
 			}
 			return Presence{}, &PhaseError{Phase: PhasePresence, Err: err}
 		}
@@ -367,13 +416,18 @@ func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, erro
 			}
 			switch v.Type {
 			case "":
-				return Presence{Available: true, Show: sanitize(string(v.Show)), Status: sanitize(v.Status)}, nil
+				s.record(PhasePresence, start)
+				return Presence{Available: true, Show: string(v.Show), Status: v.Status, Roster: s.rosterState(want)}, nil
 			case stanza.PresenceTypeUnavailable:
-				return Presence{Available: false, Status: sanitize(v.Status)}, nil
+				s.record(PhasePresence, start)
+				return Presence{Available: false, Status: v.Status, Roster: s.rosterState(want)}, nil
 			}
 		case *stanza.IQ:
 			if v.Id == "roster-1" && v.Type == stanza.IQTypeResult {
-				roster = rosterState(v, want)
+				s.rosterReceived = true
+				if items, ok := v.Payload.(*stanza.RosterItems); ok {
+					s.roster = items.Items
+				}
 				continue
 			}
 			if err := s.answerIQ(v); err != nil {
@@ -387,14 +441,25 @@ func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, erro
 // has its answer, and a dead server must not delay the verdict. It closes
 // the TCP socket itself, skipping TLS close_notify, whose own five-second
 // write deadline would otherwise wait on a server that stopped reading.
+//
+// Close may be called on a session that never connected, whose Connect
+// failed, or that is already closed; it does nothing then.
 func (s *Session) Close() error {
+	if s.raw == nil || s.closed {
+		return nil
+	}
+	s.closed = true
 	_ = s.raw.SetDeadline(time.Now().Add(closeGrace))
 	_ = s.send("</stream:stream>", "")
 	return s.raw.Close()
 }
 
-// Timings returns how long each completed phase took.
-func (s *Session) Timings() []Timing { return append([]Timing(nil), s.timings...) }
+// Facts returns what the session has seen so far.
+func (s *Session) Facts() Facts {
+	f := s.facts
+	f.Timings = slices.Clone(f.Timings)
+	return f
+}
 
 func (s *Session) answerIQ(iq *stanza.IQ) error {
 	if iq.Type != stanza.IQTypeGet && iq.Type != stanza.IQTypeSet {
@@ -501,7 +566,7 @@ func (s *Session) watch(ctx context.Context) (release func()) {
 // fail wraps err with its phase; when ctx ended, the deadline is the cause
 // worth reporting, not the "i/o timeout" it produced.
 func (s *Session) fail(ctx context.Context, phase Phase, err error) error {
-	if expired(ctx) && !isTLSVerification(err) && !s.limit.exceeded {
+	if expired(ctx) && !isTLS(err) && !s.limit.exceeded {
 		err = fmt.Errorf("no answer before the deadline: %w", context.DeadlineExceeded)
 	}
 	return &PhaseError{Phase: phase, Err: err}
@@ -518,23 +583,19 @@ func expired(ctx context.Context) bool {
 }
 
 func (s *Session) record(p Phase, start time.Time) {
-	s.timings = append(s.timings, Timing{Phase: p, Duration: time.Since(start)})
+	s.facts.Timings = append(s.facts.Timings, probe.Timing{Phase: string(p), Duration: time.Since(start)})
 }
 
-func isTLSVerification(err error) bool {
-	var v *tls.CertificateVerificationError
-	return errors.As(err, &v)
+func isTLS(err error) bool {
+	var te *probe.TLSError
+	return errors.As(err, &te)
 }
 
-func rosterState(iq *stanza.IQ, want string) RosterState {
-	st := RosterState{Received: true}
-	items, ok := iq.Payload.(*stanza.RosterItems)
-	if !ok {
-		return st
-	}
-	for _, it := range items.Items {
+func (s *Session) rosterState(want string) RosterState {
+	st := RosterState{Received: s.rosterReceived}
+	for _, it := range s.roster {
 		if bareJID(it.Jid) == want {
-			st.Listed, st.Subscription = true, sanitize(it.Subscription)
+			st.Listed, st.Subscription = true, it.Subscription
 		}
 	}
 	return st

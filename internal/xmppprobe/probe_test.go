@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/finessectl/finessectl/internal/pki"
+	"github.com/finessectl/finessectl/internal/probe"
 )
 
 const (
@@ -163,15 +164,31 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// connect runs Connect on a new session and returns it even on failure, for
+// its Facts; the session is closed when the test ends.
+func connect(t *testing.T, ctx context.Context, cfg Config) (*Session, error) {
+	t.Helper()
+	s := New(cfg)
+	t.Cleanup(func() { s.Close() })
+	return s, s.Connect(ctx)
+}
+
 func dialLogin(t *testing.T, f *fake, c certs, mode TLSMode, trace io.Writer) (*Session, error) {
 	t.Helper()
 	ctx := ctxTimeout(t, 5*time.Second)
-	s, err := Dial(ctx, Config{Addr: f.addr, Domain: domain, Mode: mode, TLS: c.client, Trace: trace})
+	s, err := connect(t, ctx, Config{Addr: f.addr, Domain: domain, Mode: mode, TLS: c.client, Trace: trace})
 	if err != nil {
-		return nil, err
+		return s, err
 	}
-	t.Cleanup(func() { s.Close() })
 	return s, s.Login(ctx, "probe", "s3cret-pw", "finessectl-test")
+}
+
+func phaseNames(f Facts) string {
+	var names []string
+	for _, tm := range f.Timings {
+		names = append(names, tm.Phase)
+	}
+	return strings.Join(names, ",")
 }
 
 func TestPresenceOutcomes(t *testing.T) {
@@ -296,12 +313,12 @@ func TestStartTLS(t *testing.T) {
 	if err != nil || !pres.Available {
 		t.Fatalf("presence = %+v, %v", pres, err)
 	}
-	var phases []string
-	for _, tm := range s.Timings() {
-		phases = append(phases, string(tm.Phase))
-	}
-	if got := strings.Join(phases, ","); got != "connect,stream,starttls,auth,bind,presence" {
+	facts := s.Facts()
+	if got := phaseNames(facts); got != "connect,stream,starttls,auth,restart,bind,presence" {
 		t.Fatalf("phases = %s", got)
+	}
+	if facts.Mode != StartTLS || facts.Certificate == nil || facts.TLSVersion == "" {
+		t.Fatalf("facts after STARTTLS = %+v", facts)
 	}
 }
 
@@ -311,7 +328,7 @@ func TestStartTLSNotOffered(t *testing.T) {
 			p.send(header + saslFeats)
 		}
 	})
-	_, err := Dial(ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, Mode: StartTLS, TLS: &tls.Config{}})
+	_, err := connect(t, ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, Mode: StartTLS, TLS: &tls.Config{}})
 	if !errors.Is(err, ErrNoStartTLS) {
 		t.Fatalf("want ErrNoStartTLS, got %v", err)
 	}
@@ -360,12 +377,17 @@ func TestSilentServerEndsAtDeadline(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			f := startFake(t, nil, func(p *peer) { _, _ = io.Copy(io.Discard, p.conn) })
 			start := time.Now()
-			_, err := Dial(ctxTimeout(t, 300*time.Millisecond), Config{Addr: f.addr, Domain: domain, Mode: mode, TLS: c.client})
+			_, err := connect(t, ctxTimeout(t, 300*time.Millisecond), Config{Addr: f.addr, Domain: domain, Mode: mode, TLS: c.client})
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("want a deadline error, got %v", err)
 			}
+			// A handshake cut by the deadline is the network's doing, not TLS's.
+			var te *probe.TLSError
+			if errors.As(err, &te) {
+				t.Fatalf("a deadline error counts as a TLS failure: %v", err)
+			}
 			if waited := time.Since(start); waited > 3*time.Second {
-				t.Fatalf("Dial returned after %v, long past its 300ms deadline", waited)
+				t.Fatalf("Connect returned after %v, long past its 300ms deadline", waited)
 			}
 		})
 	}
@@ -382,7 +404,9 @@ func TestBareStreamCloseIsReportedWithoutLeaks(t *testing.T) {
 	})
 	before := runtime.NumGoroutine()
 	for i := 0; i < 20; i++ {
-		_, err := Dial(ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, TLS: c.client})
+		s := New(Config{Addr: f.addr, Domain: domain, TLS: c.client})
+		err := s.Connect(ctxTimeout(t, 5*time.Second))
+		s.Close()
 		if !errors.Is(err, ErrStreamClosed) {
 			t.Fatalf("want ErrStreamClosed, got %v", err)
 		}
@@ -409,13 +433,17 @@ func TestStreamErrorDuringNegotiation(t *testing.T) {
 			p.send(header + "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>\u009b31mno\u009b0m</text></stream:error>")
 		}
 	})
-	_, err := Dial(ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, TLS: c.client})
+	_, err := connect(t, ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, TLS: c.client})
 	var se *StreamError
 	if !errors.As(err, &se) || se.Condition != "host-unknown" {
 		t.Fatalf("want StreamError host-unknown, got %v", err)
 	}
 	if strings.ContainsRune(err.Error(), '\u009b') {
 		t.Fatalf("error message carries a terminal escape from the server: %q", err.Error())
+	}
+	// The edge decides how to show the server's text; the field keeps it.
+	if !strings.ContainsRune(se.Text, '\u009b') {
+		t.Fatalf("StreamError.Text = %q, want the server's raw text", se.Text)
 	}
 }
 
@@ -433,7 +461,7 @@ func TestHugeServerOutputIsCut(t *testing.T) {
 			}
 		}
 	})
-	_, err := Dial(ctxTimeout(t, 10*time.Second), Config{Addr: f.addr, Domain: domain, TLS: c.client, MaxBytes: 1 << 20})
+	_, err := connect(t, ctxTimeout(t, 10*time.Second), Config{Addr: f.addr, Domain: domain, TLS: c.client, MaxBytes: 1 << 20})
 	if !errors.Is(err, ErrTooMuchData) {
 		t.Fatalf("want ErrTooMuchData, got %v", err)
 	}
@@ -467,10 +495,16 @@ func TestTLSErrorsKeepTheirType(t *testing.T) {
 				client = &tls.Config{RootCAs: misnamed.client.RootCAs, ServerName: "127.0.0.1"}
 			}
 			f := startFake(t, server, func(p *peer) { _ = p.conn.(*tls.Conn).Handshake() })
-			_, err := Dial(ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, TLS: client})
+			s, err := connect(t, ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, TLS: client})
 			var pe *PhaseError
-			if !errors.As(err, &pe) || pe.Phase != PhaseTLS || !tt.check(err) {
+			var te *probe.TLSError
+			if !errors.As(err, &pe) || pe.Phase != PhaseTLS || !errors.As(err, &te) || !tt.check(err) {
 				t.Fatalf("want a typed TLS error in phase tls, got %#v (%v)", err, err)
+			}
+			// The certificate that failed is what the operator needs to see.
+			facts := s.Facts()
+			if facts.Certificate == nil || phaseNames(facts) != "connect" {
+				t.Fatalf("facts after a verification failure = %+v", facts)
 			}
 		})
 	}
