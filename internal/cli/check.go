@@ -6,9 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -210,6 +207,9 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	if mode != xmppprobe.DirectTLS && mode != xmppprobe.StartTLS {
 		return c, nil, usageError("--xmpp-tls %q: use direct (port 5223) or starttls (port 5222)", o.XMPPTLS)
 	}
+	if o.Timeout > maxTimeout {
+		return c, nil, usageError("--timeout %v: a check may take at most %v", o.Timeout, maxTimeout)
+	}
 	if o.Timeout <= 0 || o.PresenceTimeout <= 0 {
 		return c, nil, usageError("--timeout and --presence-timeout must be positive durations, such as 10s or 500ms")
 	}
@@ -261,9 +261,9 @@ func (o *CheckOptions) tlsConfig() (*tls.Config, error) {
 	if o.CAFile == "" {
 		return cfg, nil
 	}
-	pem, err := os.ReadFile(o.CAFile)
+	pem, err := readRegularFile(o.CAFile, maxCABytes)
 	if err != nil {
-		return nil, usageError("--ca-file: %v", err)
+		return nil, usageError("--ca-file %s: %v", o.CAFile, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
@@ -289,6 +289,9 @@ func (o *CheckOptions) credentials() (user, password string, err error) {
 		}
 	} else {
 		password = o.IO.Getenv("FINESSE_PASSWORD")
+		if problem := passwordProblem([]byte(password)); password != "" && problem != "" {
+			return "", "", usageError("FINESSE_PASSWORD cannot be the probe password: %s", problem)
+		}
 	}
 	switch {
 	case user != "" && password == "":
@@ -301,26 +304,31 @@ func (o *CheckOptions) credentials() (user, password string, err error) {
 }
 
 // readPassword reads the first line of --password-file, so that files written
-// by editors or 'echo' (with their trailing newline) work as expected.
+// by editors or 'echo' (with their trailing newline) work as expected. Like
+// ssh with a private key, it refuses a file others may read.
 func (o *CheckOptions) readPassword() (string, error) {
-	var r io.Reader
+	var line []byte
 	if o.PasswordFile == "-" {
-		r = o.IO.In
+		var err error
+		if line, err = readFirstLineWithin(o.IO.In, maxPasswordBytes, o.Timeout); err != nil {
+			return "", usageError("--password-file -: %v", err)
+		}
 	} else {
-		f, err := os.Open(o.PasswordFile)
+		f, fi, err := openRegular(o.PasswordFile)
 		if err != nil {
-			return "", usageError("--password-file: %v", err)
+			return "", usageError("--password-file %s: %v", o.PasswordFile, err)
 		}
 		defer f.Close()
-		r = f
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return "", usageError("--password-file %s: it is accessible to other users (mode %04o); run: chmod 600 %s",
+				o.PasswordFile, perm, o.PasswordFile)
+		}
+		if line, err = firstLine(bufio.NewReader(f), maxPasswordBytes); err != nil {
+			return "", usageError("--password-file %s: %v", o.PasswordFile, err)
+		}
 	}
-	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", usageError("--password-file %s: %v", o.PasswordFile, err)
+	if problem := passwordProblem(line); problem != "" {
+		return "", usageError("--password-file %s: the first line cannot be a password: %s", o.PasswordFile, problem)
 	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", usageError("--password-file %s: the first line is empty", o.PasswordFile)
-	}
-	return line, nil
+	return string(line), nil
 }
