@@ -61,7 +61,10 @@ password from FINESSE_PASSWORD, or a fixed simulator-only password.
 
 Control API (loopback only): GET /scenario lists the nodes, their scenario
 and connected XMPP sessions; POST
-/scenario?name=NAME[&node=N] switches all nodes or node N.
+/scenario?name=NAME[&node=N] switches all nodes or node N. Every request needs
+the token made for this run, as in the control API URL printed at start
+(?token=TOKEN), or as 'Authorization: Bearer TOKEN'; requests with an Origin
+header, as web pages in a browser send, are refused.
 
 The exact 'finessectl check' command for the nodes is printed at start. Stop
 with Ctrl-C (SIGINT) or SIGTERM.`
@@ -72,8 +75,8 @@ const simulateExample = `  # One node on Finesse's own ports, then check it from
   # A pair whose primary loses Tomcat after 5 s and recovers after 20 s
   finessectl simulate --nodes 2 --timeline '0:tomcat-down@5s,0:healthy@20s'
 
-  # Switch scenario at runtime
-  curl -X POST 'http://127.0.0.1:PORT/scenario?name=notification-down'`
+  # Switch scenario at runtime, with the control API URL printed at start
+  curl -X POST 'http://127.0.0.1:PORT/scenario?token=TOKEN&name=notification-down'`
 
 // NewCmdSimulate builds 'finessectl simulate'.
 func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions) error) *cobra.Command {
@@ -139,11 +142,12 @@ func runSimulate(ctx context.Context, opts *SimulateOptions) error {
 	if err != nil {
 		return &exitError{Code: finesse.Usage, Err: fmt.Errorf("--control %s: %w", opts.Control, err)}
 	}
-	srv := &http.Server{Handler: simulator.ControlHandler(cl), ReadHeaderTimeout: 5 * time.Second}
+	handler, token := simulator.ControlHandler(cl)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(control) }()
 	defer srv.Close()
 
-	opts.printBanner(cl, caFile, control.Addr().String(), cfg)
+	opts.printBanner(cl, caFile, "http://"+control.Addr().String()+"/scenario?token="+token, cfg)
 	if len(steps) > 0 {
 		go func() {
 			err := simulator.RunTimeline(ctx, steps, func(st simulator.Step) error {
@@ -176,6 +180,11 @@ func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) 
 	ip := net.ParseIP(o.Listen)
 	if ip == nil || !ip.IsLoopback() {
 		return cfg, nil, usageError("--listen %q: the simulator listens on loopback addresses only (127.0.0.1 to 127.255.255.254)", o.Listen)
+	}
+	// The control API switches nodes into outages; it must not be reachable
+	// from the network, token or not.
+	if host, _, err := net.SplitHostPort(o.Control); err != nil || net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback() {
+		return cfg, nil, usageError("--control %q: the control API listens on a loopback address only, such as 127.0.0.1:0", o.Control)
 	}
 	var steps []simulator.Step
 	if o.Timeline != "" {
@@ -232,7 +241,7 @@ func (o *SimulateOptions) writeCA(cl *simulator.Cluster) (path string, cleanup f
 	return path, cleanup, nil
 }
 
-func (o *SimulateOptions) printBanner(cl *simulator.Cluster, caFile, control string, cfg simulator.Config) {
+func (o *SimulateOptions) printBanner(cl *simulator.Cluster, caFile, controlURL string, cfg simulator.Config) {
 	w := o.IO.Out
 	fmt.Fprintf(w, "finessectl simulate: %d Finesse node(s), scenario %s\n", len(cl.Nodes), cfg.Scenario)
 	var servers []string
@@ -244,7 +253,7 @@ func (o *SimulateOptions) printBanner(cl *simulator.Cluster, caFile, control str
 	if caFile != "" {
 		fmt.Fprintf(w, "  CA certificate: %s\n", caFile)
 	}
-	fmt.Fprintf(w, "  control API:    http://%s/scenario  (POST ?name=SCENARIO[&node=N])\n\n", control)
+	fmt.Fprintf(w, "  control API:    %s  (POST &name=SCENARIO[&node=N])\n\n", controlURL)
 
 	_, xmppPort, xmppSecurePort := cl.Nodes[0].Ports()
 	pw := "FINESSE_PASSWORD=" + simulator.DefaultProbePassword

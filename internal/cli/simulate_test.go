@@ -106,16 +106,30 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// 'finessectl simulate' prints a check command that works as printed, and its
-// control API switches scenarios that the next check sees.
-func TestSimulatePrintsAWorkingCheckCommand(t *testing.T) {
+// startSimulate runs 'finessectl simulate' with args on free ports until
+// stop, which fails the test unless the command then exits 0, and returns
+// what it printed at start.
+func startSimulate(t *testing.T, args ...string) (banner string, stop func()) {
+	t.Helper()
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	ios := &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut, Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {
-		done <- Main(ctx, []string{"simulate", "--nodes", "2", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0"}, ios, "")
+		done <- Main(ctx, append([]string{"simulate", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0"}, args...), ios, "")
 	}()
+	stop = func() {
+		t.Helper()
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("simulate exit %d after cancel\n%s", code, errOut)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("simulate did not stop when cancelled")
+		}
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "Stop with Ctrl-C.") {
 		if time.Now().After(deadline) {
@@ -124,11 +138,19 @@ func TestSimulatePrintsAWorkingCheckCommand(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	banner := out.String()
+	return out.String(), stop
+}
+
+var controlLine = regexp.MustCompile(`(?m)^  control API:\s+(http://\S+/scenario\?token=(\S+))  \(POST &name=SCENARIO\[&node=N\]\)$`)
+
+// 'finessectl simulate' prints a check command that works as printed, and its
+// control API switches scenarios that the next check sees.
+func TestSimulatePrintsAWorkingCheckCommand(t *testing.T) {
+	banner, stop := startSimulate(t, "--nodes", "2")
 	line := regexp.MustCompile(`(?m)^  (FINESSE_USER=\S+) (FINESSE_PASSWORD=\S+) finessectl (check .*)$`).FindStringSubmatch(banner)
-	control := regexp.MustCompile(`http://(\S+)/scenario`).FindStringSubmatch(banner)
+	control := controlLine.FindStringSubmatch(banner)
 	if line == nil || control == nil {
-		cancel()
+		stop()
 		t.Fatalf("banner lacks the check command or the control API:\n%s", banner)
 	}
 	env := map[string]string{}
@@ -143,21 +165,59 @@ func TestSimulatePrintsAWorkingCheckCommand(t *testing.T) {
 	if code := runPrinted(); code != 0 {
 		t.Errorf("printed command exits %d, want 0", code)
 	}
-	resp, err := http.Post("http://"+control[1]+"/scenario?name=tomcat-down&node=1", "", nil)
-	if err != nil {
-		t.Fatal(err)
+	post := func(url string) int {
+		resp, err := http.Post(url, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	resp.Body.Close()
+	withoutToken := strings.Replace(control[1], "token="+control[2], "token=", 1)
+	if code := post(withoutToken + "&name=tomcat-down&node=1"); code != http.StatusForbidden {
+		t.Errorf("POST without the token: %d, want 403", code)
+	}
+	if code := runPrinted(); code != 0 {
+		t.Errorf("after a POST without the token: exit %d, want 0", code)
+	}
+	// As the banner says: the printed URL, then &name=SCENARIO&node=N.
+	if code := post(control[1] + "&name=tomcat-down&node=1"); code != http.StatusOK {
+		t.Errorf("POST to the printed URL: %d, want 200", code)
+	}
 	if code := runPrinted(); code != 10 {
 		t.Errorf("after tomcat-down on node 1: exit %d, want 10", code)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("simulate exit %d after cancel\n%s", code, errOut)
+	stop()
+}
+
+// Each run makes its own control token, so one run's URL does not control the next.
+func TestSimulateTokenDiffersBetweenRuns(t *testing.T) {
+	var tokens []string
+	for range 2 {
+		banner, stop := startSimulate(t)
+		stop()
+		control := controlLine.FindStringSubmatch(banner)
+		if control == nil {
+			t.Fatalf("banner lacks the control API:\n%s", banner)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("simulate did not stop when cancelled")
+		tokens = append(tokens, control[2])
+	}
+	if tokens[0] == tokens[1] {
+		t.Errorf("two runs print the same token %s", tokens[0])
+	}
+}
+
+// The simulator and its control API never listen beyond loopback.
+func TestSimulateListensOnLoopbackOnly(t *testing.T) {
+	for _, args := range [][]string{
+		{"simulate", "--listen", "0.0.0.0"},
+		{"simulate", "--control", "0.0.0.0:0"},
+		{"simulate", "--control", ":9720"},
+		{"simulate", "--control", "finesse.example.com:9720"},
+	} {
+		tio := newTestIO(nil, "")
+		if code := Main(context.Background(), args, tio.ios, ""); code != 64 || !strings.Contains(tio.errOut.String(), "loopback") {
+			t.Errorf("%v: exit %d, stderr %q; want 64 naming loopback", args, code, tio.errOut)
+		}
 	}
 }

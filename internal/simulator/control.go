@@ -1,9 +1,12 @@
 package simulator
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 type nodeStatus struct {
@@ -18,32 +21,72 @@ type nodeStatus struct {
 
 // ControlHandler serves the control API: GET /scenario lists the nodes and
 // their scenarios; POST /scenario?name=NAME[&node=N] switches one node or all.
-func ControlHandler(c *Cluster) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /scenario", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, c)
-	})
-	mux.HandleFunc("POST /scenario", func(w http.ResponseWriter, r *http.Request) {
-		node := -1
-		if s := r.URL.Query().Get("node"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				http.Error(w, "node must be a node number", http.StatusBadRequest)
-				return
-			}
-			node = n
-		}
-		b, err := Lookup(r.URL.Query().Get("name"))
-		if err == nil {
-			err = c.SetScenario(node, b.Scenario)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+//
+// Loopback alone does not protect it: any web page open in the operator's
+// browser can send a simple POST to 127.0.0.1 without a CORS preflight. So
+// every request must present the returned token, made afresh for each
+// handler, as ?token=TOKEN or "Authorization: Bearer TOKEN", and requests
+// carrying an Origin header, which browsers add and curl and scripts do not,
+// are refused outright.
+func ControlHandler(c *Cluster) (h http.Handler, token string) {
+	token = rand.Text()
+	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Origin"]; ok {
+			http.Error(w, "forbidden: requests from web pages (with an Origin header) are refused", http.StatusForbidden)
 			return
 		}
-		writeStatus(w, c)
+		if !presents(r, token) {
+			http.Error(w, "forbidden: missing or wrong token; use the control API URL finessectl simulate printed", http.StatusForbidden)
+			return
+		}
+		if r.URL.Path != "/scenario" {
+			http.NotFound(w, r)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			writeStatus(w, c)
+		case http.MethodPost:
+			setScenario(w, r, c)
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed: GET or POST", http.StatusMethodNotAllowed)
+		}
 	})
-	return mux
+	return h, token
+}
+
+// presents reports whether r carries token in its query or as a bearer
+// token. The comparison takes the same time wherever the first wrong byte is,
+// so response timing does not reveal the token a byte at a time.
+func presents(r *http.Request, token string) bool {
+	match := func(s string) bool { return subtle.ConstantTimeCompare([]byte(s), []byte(token)) == 1 }
+	if match(r.URL.Query().Get("token")) {
+		return true
+	}
+	scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Bearer") && match(strings.TrimSpace(bearer))
+}
+
+func setScenario(w http.ResponseWriter, r *http.Request, c *Cluster) {
+	node := -1
+	if s := r.URL.Query().Get("node"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			http.Error(w, "node must be a node number", http.StatusBadRequest)
+			return
+		}
+		node = n
+	}
+	b, err := Lookup(r.URL.Query().Get("name"))
+	if err == nil {
+		err = c.SetScenario(node, b.Scenario)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeStatus(w, c)
 }
 
 func writeStatus(w http.ResponseWriter, c *Cluster) {

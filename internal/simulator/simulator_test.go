@@ -146,10 +146,11 @@ func TestTimelineObservedByConnectedClient(t *testing.T) {
 
 func TestControlAPI(t *testing.T) {
 	c := startTest(t, 2)
-	srv := httptest.NewServer(ControlHandler(c))
+	h, token := ControlHandler(c)
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	post := func(query string) (int, string) {
-		resp, err := http.Post(srv.URL+"/scenario?"+query, "", nil)
+		resp, err := http.Post(srv.URL+"/scenario?token="+token+"&"+query, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +176,7 @@ func TestControlAPI(t *testing.T) {
 	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(srv.URL + "/scenario")
+	resp, err := http.Get(srv.URL + "/scenario?token=" + token)
 	if err != nil {
 		t.Fatal(err)
 	}
