@@ -9,6 +9,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS       := $(CURDIR)/bin/tools
+FUZZTIME    ?= 20s
 
 .PHONY: all build demo test unit lint integration bench fuzz clean
 
@@ -47,10 +48,13 @@ integration:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-## fuzz: a short run of each fuzz target
+## fuzz: a short run of each fuzz target, FUZZTIME each
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 20s ./internal/systeminfo
-	$(GO) test -run '^$$' -fuzz '^FuzzParseAPIErrors$$' -fuzztime 20s ./internal/systeminfo
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/systeminfo
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAPIErrors$$' -fuzztime $(FUZZTIME) ./internal/systeminfo
+	$(GO) test -run '^$$' -fuzz '^FuzzInterpret$$' -fuzztime $(FUZZTIME) ./internal/systeminfo
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./internal/check
+	$(GO) test -run '^$$' -fuzz '^FuzzAwaitPresence$$' -fuzztime $(FUZZTIME) ./internal/xmppprobe
 
 clean:
 	rm -rf bin

@@ -193,6 +193,15 @@ func TestFetchOutcomes(t *testing.T) {
 			want{unus: []string{"invalid character entity"}}},
 		{"200 ApiErrors", func(t *testing.T) http.HandlerFunc { return respondFixture(t, 200, "apierrors-generic.xml") },
 			want{unus: []string{"HTTP 200 OK, but the body is ApiErrors: type: message (data: data)"}}},
+		{"200 status twice", func(t *testing.T) http.HandlerFunc {
+			return respond(200, "<SystemInfo><status>OUT_OF_SERVICE</status><statusReason>CTI connection lost</statusReason><status>IN_SERVICE</status></SystemInfo>")
+		}, want{unus: []string{"HTTP 200 OK, but element <status> appears twice"}}},
+		{"200 markup inside status", func(t *testing.T) http.HandlerFunc {
+			return respond(200, "<SystemInfo><status>IN_<b>OUT_OF</b>SERVICE</status></SystemInfo>")
+		}, want{unus: []string{"HTTP 200 OK, but markup inside <status>"}}},
+		{"503 status twice", func(t *testing.T) http.HandlerFunc {
+			return respond(503, "<SystemInfo><status>IN_SERVICE</status><Status>OUT_OF_SERVICE</Status></SystemInfo>")
+		}, want{unus: []string{"HTTP 503 Service Unavailable, not a Finesse response"}}},
 		{"200 unsupported encoding", func(t *testing.T) http.HandlerFunc {
 			return respond(200, `<?xml version="1.0" encoding="Shift_JIS"?><SystemInfo><status>IN_SERVICE</status></SystemInfo>`)
 		}, want{unus: []string{"encoding not supported"}}},

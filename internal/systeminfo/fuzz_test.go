@@ -32,6 +32,9 @@ func addFixtures(f *testing.F) {
 		`<?xml version="1.0" encoding="x"?><ApiErrors/>`,
 		"<SystemInfo><primaryNode><host><host>a</host></host></primaryNode></SystemInfo>",
 		"<ApiErrors><ApiError><ErrorType><ErrorType/></ErrorType></ApiError></ApiErrors>",
+		"<SystemInfo><status>OUT_OF_SERVICE</status><Status>IN_SERVICE</Status></SystemInfo>",
+		"<SystemInfo><status>IN_<b>OUT_OF</b>SERVICE</status></SystemInfo>",
+		"<SystemInfo><primaryNode/><PrimaryNode/></SystemInfo>",
 	} {
 		f.Add([]byte(s))
 	}

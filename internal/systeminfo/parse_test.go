@@ -247,8 +247,6 @@ func TestParseEdgeCases(t *testing.T) {
 		{name: "empty node is present, empty ctiServers absent", in: `<SystemInfo><primaryNode/><ctiServers></ctiServers></SystemInfo>`,
 			want: &Info{PrimaryNode: &Node{}}},
 		{name: "whitespace trimmed", in: "<SystemInfo><status>\n\t IN_SERVICE \r\n</status></SystemInfo>", want: &Info{Status: "IN_SERVICE"}},
-		{name: "text of nested elements ignored", in: `<SystemInfo><status>IN_<b>x</b>SERVICE</status></SystemInfo>`, want: &Info{Status: "IN_SERVICE"}},
-		{name: "last duplicate wins", in: `<SystemInfo><status>OUT_OF_SERVICE</status><status>IN_SERVICE</status></SystemInfo>`, want: &Info{Status: "IN_SERVICE"}},
 		{name: "character references", in: `<SystemInfo><statusReason>a &amp; b &#233;</statusReason></SystemInfo>`, want: &Info{StatusReason: "a & b é"}},
 		{name: "UTF-8 byte order mark", in: "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\"?><SystemInfo><status>IN_SERVICE</status></SystemInfo>", want: &Info{Status: "IN_SERVICE"}},
 		{name: "lower-case encoding label", in: `<?xml version="1.0" encoding="utf-8"?><SystemInfo><status>IN_SERVICE</status></SystemInfo>`, want: &Info{Status: "IN_SERVICE"}},
@@ -289,6 +287,89 @@ func TestParseEdgeCases(t *testing.T) {
 				t.Errorf("Parse = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// A document that says two things must not be read as either: the parser
+// would otherwise pick one (the last <status>, the text around markup).
+func TestParseRejectsConflicts(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string // empty: the document parses as IN_SERVICE
+	}{
+		{"status twice", `<SystemInfo><status>OUT_OF_SERVICE</status><statusReason>r</statusReason><status>IN_SERVICE</status></SystemInfo>`,
+			"element <status> appears twice"},
+		{"status twice, same value", `<SystemInfo><status>IN_SERVICE</status><status>IN_SERVICE</status></SystemInfo>`,
+			"element <status> appears twice"},
+		{"status twice, case differs", `<SystemInfo><Status>OUT_OF_SERVICE</Status><status>IN_SERVICE</status></SystemInfo>`,
+			"element <status> appears twice"},
+		{"status twice, one namespaced", `<SystemInfo xmlns:x="urn:x"><x:status>OUT_OF_SERVICE</x:status><status>IN_SERVICE</status></SystemInfo>`,
+			"element <status> appears twice"},
+		{"empty status twice", `<SystemInfo><status/><status>IN_SERVICE</status></SystemInfo>`,
+			"element <status> appears twice"},
+		{"xmppDomain twice", `<SystemInfo><status>IN_SERVICE</status><xmppDomain>a</xmppDomain><XMPPDOMAIN>b</XMPPDOMAIN></SystemInfo>`,
+			"element <xmppdomain> appears twice"},
+		{"markup inside status", `<SystemInfo><status>IN_<b>OUT_OF</b>SERVICE</status></SystemInfo>`,
+			"markup inside <status>"},
+		{"empty element inside status", `<SystemInfo><status>IN_SERVICE<br/></status></SystemInfo>`,
+			"markup inside <status>"},
+		{"markup inside statusReason", `<SystemInfo><status>IN_SERVICE</status><statusReason><i>x</i></statusReason></SystemInfo>`,
+			"markup inside <statusreason>"},
+		{"primaryNode twice", `<SystemInfo><status>IN_SERVICE</status><primaryNode><host>a</host></primaryNode><primaryNode><host>b</host></primaryNode></SystemInfo>`,
+			"element <primarynode> appears twice"},
+		{"secondaryNode twice, case differs", `<SystemInfo><secondaryNode/><SecondaryNode/></SystemInfo>`,
+			"element <secondarynode> appears twice"},
+		{"host twice in a node", `<SystemInfo><primaryNode><host>a</host><HOST>b</HOST></primaryNode></SystemInfo>`,
+			"element <host> appears twice"},
+		{"markup inside a node's host", `<SystemInfo><primaryNode><host><host>a</host></host></primaryNode></SystemInfo>`,
+			"markup inside <host>"},
+		{"active twice in a ctiServer", `<SystemInfo><ctiServers><ctiServer><active>false</active><active>true</active></ctiServer></ctiServers></SystemInfo>`,
+			"element <active> appears twice"},
+		{"markup inside a ctiServer's host", `<SystemInfo><ctiServers><ctiServer><host>a<x/></host></ctiServer></ctiServers></SystemInfo>`,
+			"markup inside <host>"},
+
+		{"same field in different parents", `<SystemInfo><status>IN_SERVICE</status><primaryNode><host>a</host></primaryNode><secondaryNode><host>b</host></secondaryNode>` +
+			`<ctiServers><ctiServer><host>c</host></ctiServer><ctiServer><host>d</host></ctiServer></ctiServers></SystemInfo>`, ""},
+		{"status inside an unknown element", `<SystemInfo><status>IN_SERVICE</status><future><status>OUT_OF_SERVICE</status><status/></future></SystemInfo>`, ""},
+		{"unknown element twice", `<SystemInfo><status>IN_SERVICE</status><future>a</future><future><b>c</b></future></SystemInfo>`, ""},
+		{"comment and CDATA inside status", `<SystemInfo><status>IN_<!-- note --><![CDATA[SERVICE]]></status></SystemInfo>`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info, err := parseDoc([]byte(tt.in))
+			if tt.wantErr == "" {
+				if err != nil || info.Status != "IN_SERVICE" {
+					t.Fatalf("Parse = %+v, %v; want status IN_SERVICE", info, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Parse error = %v, want ErrUnusable containing %q", err, tt.wantErr)
+			}
+			if info != nil {
+				t.Errorf("Parse returned %+v with an error", info)
+			}
+		})
+	}
+}
+
+// The same rules hold in Finesse's error body.
+func TestParseAPIErrorsRejectsConflicts(t *testing.T) {
+	tests := []struct{ in, wantErr string }{
+		{`<ApiErrors><ApiError><ErrorMessage>A</ErrorMessage><errorMessage>B</errorMessage></ApiError></ApiErrors>`, "element <errormessage> appears twice"},
+		{`<ApiErrors><ApiError><ErrorType>T<b>U</b></ErrorType></ApiError></ApiErrors>`, "markup inside <errortype>"},
+	}
+	for _, tt := range tests {
+		errs, err := parseAPIErrorsDoc([]byte(tt.in))
+		if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tt.wantErr) || errs != nil {
+			t.Errorf("parseAPIErrors(%s) = %+v, %v; want ErrUnusable containing %q", tt.in, errs, err, tt.wantErr)
+		}
+	}
+	// Two ApiError records are a list, not a conflict.
+	errs, err := parseAPIErrorsDoc([]byte(`<ApiErrors><ApiError><ErrorMessage>A</ErrorMessage></ApiError><ApiError><ErrorMessage>B</ErrorMessage></ApiError></ApiErrors>`))
+	if err != nil || len(errs) != 2 {
+		t.Errorf("two ApiError records = %+v, %v", errs, err)
 	}
 }
 

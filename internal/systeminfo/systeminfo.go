@@ -121,22 +121,29 @@ func (i *Info) field(name string) *string {
 // systemInfo, as pubsub notifications may spell it). A document without
 // <status> parses fine with Status == ""; deciding what that means is the
 // caller's business. Anything that is not such a document, including a
-// truncated one, is an error that the caller wraps as unusable.
+// truncated one, is an error that the caller wraps as unusable. So is one
+// that contradicts itself: a known field or node given twice, or markup inside
+// a known field, since reading either one way would let a document that also
+// says OUT_OF_SERVICE pass as IN_SERVICE.
 func parse(data []byte) (*Info, error) {
 	d, err := openRoot(data, "SystemInfo")
 	if err != nil {
 		return nil, err
 	}
 	info := &Info{}
+	seen := make(map[string]bool)
 	err = eachChild(d, func(name string) error {
 		switch name {
-		case "primarynode":
+		case "primarynode", "secondarynode":
+			if err := once(seen, name); err != nil {
+				return err
+			}
 			n, err := parseNode(d)
-			info.PrimaryNode = n
-			return err
-		case "secondarynode":
-			n, err := parseNode(d)
-			info.SecondaryNode = n
+			if name == "primarynode" {
+				info.PrimaryNode = n
+			} else {
+				info.SecondaryNode = n
+			}
 			return err
 		case "ctiservers":
 			return eachChild(d, func(name string) error {
@@ -149,10 +156,14 @@ func parse(data []byte) (*Info, error) {
 				return err
 			})
 		}
-		if p := info.field(name); p != nil {
-			return textInto(d, p)
+		p := info.field(name)
+		if p == nil {
+			return skip(d)
 		}
-		return skip(d)
+		if err := once(seen, name); err != nil {
+			return err
+		}
+		return textInto(d, name, p)
 	})
 	if err != nil {
 		return nil, err

@@ -61,14 +61,31 @@ func openRoot(data []byte, want string) (*xml.Decoder, error) {
 }
 
 // textFields reads the children of the current element into the strings
-// named by their lower-cased element names, skipping any other child.
+// named by their lower-cased element names, skipping any other child. A known
+// field given twice is an error, as in parse.
 func textFields(d *xml.Decoder, fields map[string]*string) error {
+	seen := make(map[string]bool, len(fields))
 	return eachChild(d, func(name string) error {
-		if p, ok := fields[name]; ok {
-			return textInto(d, p)
+		p, ok := fields[name]
+		if !ok {
+			return skip(d)
 		}
-		return skip(d)
+		if err := once(seen, name); err != nil {
+			return err
+		}
+		return textInto(d, name, p)
 	})
+}
+
+// once marks name as read in seen and refuses it the second time. Two values
+// for one field (two <status>, one OUT_OF_SERVICE and one IN_SERVICE) leave
+// it to the parser which one counts; no answer is safer than a guess.
+func once(seen map[string]bool, name string) error {
+	if seen[name] {
+		return fmt.Errorf("element <%s> appears twice", name)
+	}
+	seen[name] = true
+	return nil
 }
 
 // eachChild calls fn with the lower-cased local name of each child element
@@ -91,9 +108,11 @@ func eachChild(d *xml.Decoder, fn func(name string) error) error {
 	}
 }
 
-// textInto stores the trimmed text of the element being read. Text inside
-// nested elements is ignored: no known field has any.
-func textInto(d *xml.Decoder, p *string) error {
+// textInto stores the trimmed text of the element being read, whose
+// lower-cased name is name. No known field holds markup, and dropping it
+// would join the text around it into a value the server never sent
+// (IN_<b>OUT_OF</b>SERVICE into IN_SERVICE), so a child element is an error.
+func textInto(d *xml.Decoder, name string, p *string) error {
 	var b []byte
 	for {
 		tok, err := d.Token()
@@ -104,9 +123,7 @@ func textInto(d *xml.Decoder, p *string) error {
 		case xml.CharData:
 			b = append(b, t...)
 		case xml.StartElement:
-			if err := skip(d); err != nil {
-				return err
-			}
+			return fmt.Errorf("markup inside <%s>", name)
 		case xml.EndElement:
 			*p = strings.TrimSpace(string(b))
 			return nil

@@ -101,6 +101,14 @@ func (r RosterState) String() string {
 	}
 }
 
+// readError is a failed read of the server's XML. The decoder and the stanza
+// package quote the server's namespaces verbatim (newlines, megabytes), so
+// Error sanitizes, while the cause stays unwrappable.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return sanitize(e.err.Error()) }
+func (e *readError) Unwrap() error { return e.err }
+
 func conditionText(condition, text string) string {
 	condition = sanitize(condition)
 	text = sanitize(text)

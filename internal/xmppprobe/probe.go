@@ -551,7 +551,7 @@ func (s *Session) readErr(err error) error {
 	case s.limit.eof || errors.Is(err, io.EOF):
 		return fmt.Errorf("server closed the connection without ending the stream: %w", io.EOF)
 	}
-	return err
+	return &readError{err: err}
 }
 
 // watch applies ctx's deadline to the socket and cuts it short if ctx is
