@@ -1,6 +1,8 @@
 package systeminfo
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -557,6 +559,7 @@ func TestFetchBodyLimit(t *testing.T) {
 		{"custom limit", 100, respond(200, padded(101)), "response exceeds 100 bytes"},
 		{"custom limit met", 100, respond(200, padded(100)), ""},
 		{"custom limit in KiB", 2048, respond(200, padded(2049)), "response exceeds 2 KiB"},
+		{"gzip bomb: 64 KiB that inflate to 64 MiB", 0, gzipBomb(t, 64<<20), "response exceeds 1 MiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -577,6 +580,23 @@ func TestFetchBodyLimit(t *testing.T) {
 				t.Errorf("Response = %+v", resp)
 			}
 		})
+	}
+}
+
+// gzipBomb serves a gzip-encoded SystemInfo that inflates to size bytes.
+// net/http inflates it transparently, so the body cap must apply to what
+// it inflates to, not to what crossed the wire.
+func gzipBomb(t *testing.T, size int) http.HandlerFunc {
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = io.WriteString(zw, "<SystemInfo><status>IN_SERVICE</status>")
+	_, _ = zw.Write(make([]byte, size))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(z.Bytes())
 	}
 }
 
