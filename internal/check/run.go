@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
@@ -23,8 +26,18 @@ import (
 const (
 	DefaultTimeout         = 10 * time.Second
 	DefaultPresenceTimeout = 3 * time.Second
+	// DefaultConcurrency bounds the checks in flight. Each holds at most two
+	// sockets (SystemInfo's, then the Notification Service's), so 100 stay
+	// far below even a 1024 file-descriptor limit. Starting a check costs
+	// CPU (TLS key shares, about half a millisecond each): 100 at once take
+	// a small share of a deadline on the 2-core machines monitoring often
+	// runs on, where thousands would eat into each other's deadlines. And
+	// few deployments have more than 100 nodes, so most take one wave.
+	DefaultConcurrency = 100
 	// stuckGrace is how long past its deadline a server check may run before
-	// Run gives up on it; the process must end within timeout + 1 s.
+	// Run gives up on it: a loaded machine is slow to close sockets and
+	// return. It stays well under a second because one wave, report
+	// included, must end within timeout + 1 s.
 	stuckGrace = 500 * time.Millisecond
 )
 
@@ -43,6 +56,9 @@ type Options struct {
 	// redacted, each line prefixed with the server's name.
 	Trace    io.Writer
 	Resolver *net.Resolver // nil means the system's
+	// Concurrency is how many servers are checked at once; the others wait
+	// their turn, in the order given, before their deadline starts.
+	Concurrency int
 }
 
 func (o Options) withDefaults() Options {
@@ -61,65 +77,119 @@ func (o Options) withDefaults() Options {
 	if o.TLS == nil {
 		o.TLS = &tls.Config{}
 	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
 	return o
 }
 
-// Run checks every target concurrently, each under its own deadline, and
-// returns their verdicts in the order given.
+// Run checks the targets, at most opts.Concurrency at once and each under
+// its own deadline from when its check starts, and returns their verdicts in
+// the order given.
 func Run(ctx context.Context, targets []Target, opts Options) Result {
 	opts = opts.withDefaults()
 	https := opts.TLS.Clone()
 	if opts.TLSServerName != "" {
 		https.ServerName = opts.TLSServerName
 	}
-	client := &systeminfo.Client{TLS: https, Resolver: opts.Resolver}
 	trace := &traceSink{w: opts.Trace}
-	res := collect(targets, opts.Timeout, stuckGrace, func(t Target) ServerResult {
-		return checkServer(ctx, t, opts, client, trace.forServer(t.Name))
+	res := collect(targets, opts.Concurrency, opts.Timeout, stuckGrace, func(t Target, p *progress) ServerResult {
+		// A client, and so a transport, of its own per server: checks share
+		// no connections, and a failed fetch's cleanup (which walks every
+		// dial of its transport) stays cheap with thousands in flight.
+		client := &systeminfo.Client{TLS: https, Resolver: opts.Resolver}
+		return checkServer(ctx, t, opts, client, trace.forServer(t.Name), p)
 	})
 	res.linkPeers()
 	return res
 }
 
-// collect runs check on every target concurrently. It returns by timeout plus
-// grace whatever the checks do: one that has not ended by then, or
-// that panicked, is reported as an internal error instead of being waited for
-// or taking the process down with Go's exit status 2.
-func collect(targets []Target, timeout, grace time.Duration, check func(Target) ServerResult) Result {
-	giveUp := time.NewTimer(timeout + grace)
-	defer giveUp.Stop()
-
-	done := make([]chan ServerResult, len(targets))
-	for i, t := range targets {
-		done[i] = make(chan ServerResult, 1)
-		go func() { done[i] <- guarded(t, check) }()
-	}
+// collect runs check on every target, at most limit at once, starting them
+// in the order given. A check that has not returned by its own start plus
+// timeout plus grace is given up on and judged by its progress, so a wave
+// ends on time however slowly a loaded machine closes sockets; a check that
+// panics is an internal error rather than Go's exit status 2.
+func collect(targets []Target, limit int, timeout, grace time.Duration, check func(Target, *progress) ServerResult) Result {
 	res := Result{Servers: make([]ServerResult, len(targets))}
-	late := false
+	slots := make(chan struct{}, limit)
+	var wg sync.WaitGroup
 	for i, t := range targets {
-		if !late {
-			select {
-			case res.Servers[i] = <-done[i]:
-				continue
-			case <-giveUp.C:
-				late = true
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			// The verdict and the give-up race; the first settles the server.
+			// Its slot is freed then, even if the check runs on: a check
+			// that never returns must not stall the waves behind it.
+			var settled atomic.Bool
+			settle := func(r ServerResult) {
+				if settled.CompareAndSwap(false, true) {
+					res.Servers[i] = r
+					<-slots
+					wg.Done()
+				}
 			}
-		}
-		// Past the grace period, take what has finished and give up on the rest.
-		select {
-		case res.Servers[i] = <-done[i]:
-		default:
-			res.Servers[i] = internalFailure(t, timeout+grace,
-				fmt.Errorf("the check did not stop at its %v deadline; this is a bug in finessectl", timeout))
-		}
+			start := time.Now()
+			p := newProgress(t, start)
+			giveUp := time.AfterFunc(timeout+grace, func() { settle(p.overdue(timeout, time.Since(start))) })
+			r := guarded(t, func(t Target) ServerResult { return check(t, p) })
+			giveUp.Stop()
+			settle(r)
+		}()
 	}
+	wg.Wait()
 	return res
+}
+
+// progress is how far a server check has come, for collect to judge the
+// server by if the check overruns its deadline.
+type progress struct {
+	mu      sync.Mutex
+	at      finesse.Criterion // the criterion in progress
+	since   time.Time
+	partial ServerResult // the facts of the criteria that passed
+}
+
+// newProgress puts a check that has not recorded anything yet in the first
+// criterion: until SystemInfo answers, the server has not answered at all.
+func newProgress(t Target, start time.Time) *progress {
+	return &progress{at: finesse.CriterionSystemInfo, since: start, partial: ServerResult{Target: t, Checks: initialChecks()}}
+}
+
+// enter is called as criterion c starts, with what r's check knows so far.
+// Checks is copied because the check goes on filling it in; the facts r
+// points to are shared with the give-up, so the check must not change them.
+func (p *progress) enter(c finesse.Criterion, r ServerResult) {
+	r.Checks = slices.Clone(r.Checks)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at, p.since, p.partial = c, time.Now(), r
+}
+
+// overdueCodes are the exit codes of a server that stops answering during a
+// criterion: the same as when the check's own deadline catches it.
+var overdueCodes = map[finesse.Criterion]finesse.Code{
+	finesse.CriterionSystemInfo: finesse.SystemInfoUnreachable,
+	finesse.CriterionXMPP:       finesse.XMPPConnectionFailed,
+	finesse.CriterionPresence:   finesse.FinessePresenceMissing,
+}
+
+// overdue is the verdict on a server whose check was given up on after
+// elapsed: the criterion in progress failed for lack of an answer.
+func (p *progress) overdue(timeout, elapsed time.Duration) ServerResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, at := p.partial, p.at
+	r.Failure = &Failure{Criterion: at, Code: overdueCodes[at],
+		Err: fmt.Errorf("the server did not answer before the %v deadline: %w", timeout, context.DeadlineExceeded)}
+	finish(&r, at, p.since, r.Failure)
+	r.Duration = elapsed
+	return r
 }
 
 func guarded(t Target, check func(Target) ServerResult) (r ServerResult) {
 	defer func() {
 		if p := recover(); p != nil {
-			r = internalFailure(t, 0, fmt.Errorf("the check panicked: %v; this is a bug in finessectl", p))
+			r = internalFailure(t, fmt.Errorf("the check panicked: %v; this is a bug in finessectl", p))
 		}
 	}()
 	return check(t)
@@ -127,8 +197,8 @@ func guarded(t Target, check func(Target) ServerResult) (r ServerResult) {
 
 // internalFailure is a verdict finessectl could not reach; no criterion is
 // to blame, so none is named.
-func internalFailure(t Target, d time.Duration, err error) ServerResult {
-	return ServerResult{Target: t, Checks: initialChecks(), Duration: d,
+func internalFailure(t Target, err error) ServerResult {
+	return ServerResult{Target: t, Checks: initialChecks(),
 		Failure: &Failure{Code: finesse.Internal, Err: err}}
 }
 
@@ -141,24 +211,24 @@ func initialChecks() []CheckResult {
 }
 
 // checkServer runs the three criteria in order and stops at the first that fails.
-func checkServer(ctx context.Context, t Target, o Options, client *systeminfo.Client, trace io.Writer) (r ServerResult) {
+func checkServer(ctx context.Context, t Target, o Options, client *systeminfo.Client, trace io.Writer, p *progress) (r ServerResult) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	r = ServerResult{Target: t, Checks: initialChecks(), ConnectOnly: o.ConnectOnly}
 	defer func() { r.Duration = time.Since(start) }()
 
-	if r.Failure = checkSystemInfo(ctx, &r, client); r.Failure != nil {
+	if r.Failure = checkSystemInfo(ctx, &r, client, p); r.Failure != nil {
 		return r
 	}
 	r.Warnings = warnings(r.SystemInfo.Info)
 
 	sess := xmppprobe.New(xmppConfig(t, r.SystemInfo.Info, o, trace))
 	defer sess.Close()
-	if r.Failure = checkXMPP(ctx, &r, sess, o); r.Failure != nil || o.ConnectOnly {
+	if r.Failure = checkXMPP(ctx, &r, sess, o, p); r.Failure != nil || o.ConnectOnly {
 		return r
 	}
-	r.Failure = checkPresence(ctx, &r, sess, presenceJID(r.SystemInfo.Info, t, o), o.PresenceTimeout)
+	r.Failure = checkPresence(ctx, &r, sess, presenceJID(r.SystemInfo.Info, t, o), o.PresenceTimeout, p)
 	return r
 }
 
@@ -176,7 +246,8 @@ func finish(r *ServerResult, c finesse.Criterion, start time.Time, f *Failure) *
 	return f
 }
 
-func checkSystemInfo(ctx context.Context, r *ServerResult, client *systeminfo.Client) *Failure {
+func checkSystemInfo(ctx context.Context, r *ServerResult, client *systeminfo.Client, p *progress) *Failure {
+	p.enter(finesse.CriterionSystemInfo, *r)
 	start := time.Now()
 	resp, err := client.Fetch(ctx, r.Target.BaseURL())
 	r.SystemInfo = resp
@@ -221,7 +292,11 @@ func xmppConfig(t Target, info *systeminfo.Info, o Options, trace io.Writer) xmp
 	}
 }
 
-func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o Options) *Failure {
+func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o Options, p *progress) *Failure {
+	// A check given up on still reports the address it was dialing.
+	dialing := sess.Facts()
+	r.XMPP = &dialing
+	p.enter(finesse.CriterionXMPP, *r)
 	start := time.Now()
 	err := sess.Connect(ctx)
 	if err == nil && !o.ConnectOnly {
@@ -240,7 +315,10 @@ func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o 
 	return finish(r, finesse.CriterionXMPP, start, f)
 }
 
-func checkPresence(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, jid string, wait time.Duration) *Failure {
+func checkPresence(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, jid string, wait time.Duration, p *progress) *Failure {
+	// A check given up on still reports which presence it awaited.
+	r.Presence = &PresenceResult{JID: jid}
+	p.enter(finesse.CriterionPresence, *r)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()

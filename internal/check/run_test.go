@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -167,40 +168,81 @@ func TestSilentServersEndTogetherWithinDeadline(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// A check that overruns its deadline is given up on; the others keep their
-// own verdicts, however often it happens (the give-up must not race them).
+// A check that overruns its deadline by more than the grace is given up on
+// and judged by the criterion it was in; the others keep their own verdicts,
+// also one that returns late but within the grace, however often it happens
+// (the give-up must not race them).
 func TestCollectGivesUpOnlyOnOverrunningChecks(t *testing.T) {
 	release := make(chan struct{})
-	defer close(release)
-	targets := []Target{{Name: "first"}, {Name: "stuck"}, {Name: "last"}}
-	for i := 0; i < 20; i++ {
-		res := collect(targets, 10*time.Millisecond, 5*time.Millisecond, func(t Target) ServerResult {
-			if t.Name == "stuck" {
-				<-release
+	t.Cleanup(func() { close(release) })
+	for _, tc := range []struct {
+		name    string
+		reached int // criteria passed before the stuck one; -1: none entered
+		want    finesse.Code
+	}{
+		{"before any criterion", -1, finesse.SystemInfoUnreachable},
+		{"in systeminfo", 0, finesse.SystemInfoUnreachable},
+		{"in xmpp", 1, finesse.XMPPConnectionFailed},
+		{"in presence", 2, finesse.FinessePresenceMissing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const timeout = 10 * time.Millisecond
+			targets := []Target{{Name: "first"}, {Name: "stuck"}, {Name: "late"}}
+			for i := 0; i < 20; i++ {
+				res := collect(targets, len(targets), timeout, 40*time.Millisecond, func(t Target, p *progress) ServerResult {
+					r := ServerResult{Target: t, Checks: initialChecks()}
+					switch t.Name {
+					case "stuck":
+						stall(p, &r, tc.reached)
+						<-release
+					case "late":
+						stall(p, &r, tc.reached)
+						time.Sleep(timeout)
+					}
+					return r
+				})
+				for _, s := range res.Servers {
+					want := finesse.OK
+					if s.Target.Name == "stuck" {
+						want = tc.want
+					}
+					if s.ExitCode() != want {
+						t.Fatalf("round %d: %s exit %d, want %d (%v)", i, s.Target.Name, s.ExitCode(), want, s.Failure)
+					}
+				}
+				stuck := res.Servers[1]
+				if !errors.Is(stuck.Failure, context.DeadlineExceeded) ||
+					!strings.Contains(stuck.Failure.Error(), "did not answer before the 10ms deadline") {
+					t.Fatalf("stuck check reported as %q", stuck.Failure)
+				}
+				assertOrderedChecks(t, stuck)
 			}
-			return ServerResult{Target: t, Checks: initialChecks()}
 		})
-		for _, s := range res.Servers {
-			want := finesse.Code(0)
-			if s.Target.Name == "stuck" {
-				want = 70
-			}
-			if s.ExitCode() != want {
-				t.Fatalf("round %d: %s exit %d, want %d (%v)", i, s.Target.Name, s.ExitCode(), want, s.Failure)
-			}
-		}
-		if msg := res.Servers[1].Failure.Error(); !strings.Contains(msg, "did not stop at its 10ms deadline") {
-			t.Fatalf("stuck check reported as %q", msg)
-		}
 	}
 }
 
+// stall records a check that passed the first reached criteria and entered
+// the next, as checkServer does.
+func stall(p *progress, r *ServerResult, reached int) {
+	if reached < 0 {
+		return
+	}
+	for _, c := range finesse.Criteria[:reached] {
+		finish(r, c, time.Now(), nil)
+	}
+	p.enter(finesse.Criteria[reached], *r)
+}
+
+// Progress does not hide a panic: it is a bug, whatever criterion it hit.
 func TestCollectTurnsAPanicIntoAnInternalError(t *testing.T) {
-	res := collect([]Target{{Name: "a"}, {Name: "b"}}, time.Second, stuckGrace, func(t Target) ServerResult {
+	res := collect([]Target{{Name: "a"}, {Name: "b"}}, 2, time.Second, stuckGrace, func(t Target, p *progress) ServerResult {
+		r := ServerResult{Target: t, Checks: initialChecks()}
 		if t.Name == "b" {
+			stall(p, &r, 1)
 			panic("boom")
 		}
-		return ServerResult{Target: t, Checks: initialChecks()}
+		return r
 	})
 	if res.Servers[0].ExitCode() != 0 || res.Servers[1].ExitCode() != 70 ||
 		!strings.Contains(res.Servers[1].Failure.Error(), "panicked: boom") {

@@ -25,6 +25,7 @@ type CheckOptions struct {
 	User            string
 	PasswordFile    string
 	Timeout         time.Duration
+	Concurrency     int
 	PresenceTimeout time.Duration
 	XMPPTLS         string
 	XMPPPort        int
@@ -57,9 +58,10 @@ the Finesse developer guide, in order, and stop at the first that fails:
                  UNAVAILABLE or silence fails.
 
 SERVER is a host, host:port (the HTTPS port, default 8445) or
-https://host:port. Servers are checked concurrently, each under one deadline
-(--timeout) that covers all three criteria; finessectl always exits within
-that deadline plus a second.
+https://host:port. Up to --concurrency servers (default 100) are checked at
+once, each under one deadline (--timeout) that covers all three criteria and
+starts with its check; more servers wait their turn. finessectl exits within
+the deadline plus a second for each wave: ceil(servers / concurrency) waves.
 
 The probe user must be a dedicated account that never signs in to an agent
 desktop: Finesse watches the presence of desktop users and forces a logout
@@ -133,6 +135,7 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f := cmd.Flags()
 	f.SortFlags = false
 	f.DurationVarP(&opts.Timeout, "timeout", "t", check.DefaultTimeout, "deadline per server, covering all three criteria")
+	f.IntVar(&opts.Concurrency, "concurrency", check.DefaultConcurrency, "how many servers to check at once; more servers run in waves of this size")
 	f.DurationVar(&opts.PresenceTimeout, "presence-timeout", check.DefaultPresenceTimeout, "how long to wait for the 'finesse' presence")
 	f.StringVarP(&opts.User, "user", "u", "", "probe user ID (default $FINESSE_USER)")
 	f.StringVar(&opts.PasswordFile, "password-file", "", "read the probe password from the first line of `FILE` ('-' for stdin; default $FINESSE_PASSWORD)")
@@ -220,6 +223,9 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	if presenceTimeout > o.Timeout {
 		return c, nil, usageError("--presence-timeout %v is longer than --timeout %v, which covers all three criteria: raise --timeout or lower --presence-timeout", o.PresenceTimeout, o.Timeout)
 	}
+	if o.Concurrency < 1 {
+		return c, nil, usageError("--concurrency %d: use 1 or more", o.Concurrency)
+	}
 	if o.XMPPPort < 0 || o.XMPPPort > 65535 {
 		return c, nil, usageError("--xmpp-port %d: use a port from 1 to 65535", o.XMPPPort)
 	}
@@ -237,6 +243,7 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	}
 	c = check.Options{
 		Timeout:         o.Timeout,
+		Concurrency:     o.Concurrency,
 		PresenceTimeout: presenceTimeout,
 		XMPPMode:        mode,
 		XMPPPort:        o.XMPPPort,
