@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/probe"
@@ -71,14 +72,30 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// warnings lists what an operator should know about an IN_SERVICE node.
-func warnings(info *systeminfo.Info) []Warning {
+// infoWarnings lists what SystemInfo says an operator should know about an
+// IN_SERVICE node.
+func infoWarnings(info *systeminfo.Info) []Warning {
 	var ws []Warning
 	if strings.EqualFold(info.FinesseMMode, finesse.MaintenanceInProgress) {
-		ws = append(ws, WarnMaintenance)
+		ws = append(ws, Warning{Code: WarnMaintenance, Severity: SeverityWarning})
 	}
 	if info.LastCTIHeartbeatStatus != "" && !strings.EqualFold(info.LastCTIHeartbeatStatus, finesse.HeartbeatSuccess) {
-		ws = append(ws, WarnCTIHeartbeat)
+		ws = append(ws, Warning{Code: WarnCTIHeartbeat, Severity: SeverityWarning})
 	}
 	return ws
+}
+
+// certWarning is the warning, if any, about a certificate that expires
+// within warn (critical within crit) of now.
+func certWarning(code WarningCode, cert *probe.Certificate, now time.Time, warn, crit time.Duration) []Warning {
+	if cert == nil {
+		return nil
+	}
+	switch left := cert.NotAfter.Sub(now); {
+	case left < crit:
+		return []Warning{{Code: code, Severity: SeverityCritical}}
+	case left < warn:
+		return []Warning{{Code: code, Severity: SeverityWarning}}
+	}
+	return nil
 }

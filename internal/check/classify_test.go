@@ -105,12 +105,12 @@ func TestWarnings(t *testing.T) {
 	}{
 		{"healthy", systeminfo.Info{Status: "IN_SERVICE", LastCTIHeartbeatStatus: "success", FinesseMMode: "NOT_IN_PROGRESS"}, nil},
 		{"12.5 has neither field", systeminfo.Info{Status: "IN_SERVICE"}, nil},
-		{"draining", systeminfo.Info{FinesseMMode: "IN_PROGRESS"}, []Warning{WarnMaintenance}},
-		{"heartbeat", systeminfo.Info{LastCTIHeartbeatStatus: "failure"}, []Warning{WarnCTIHeartbeat}},
-		{"both", systeminfo.Info{FinesseMMode: "in_progress", LastCTIHeartbeatStatus: "failure"}, []Warning{WarnMaintenance, WarnCTIHeartbeat}},
+		{"draining", systeminfo.Info{FinesseMMode: "IN_PROGRESS"}, []Warning{{WarnMaintenance, SeverityWarning}}},
+		{"heartbeat", systeminfo.Info{LastCTIHeartbeatStatus: "failure"}, []Warning{{WarnCTIHeartbeat, SeverityWarning}}},
+		{"both", systeminfo.Info{FinesseMMode: "in_progress", LastCTIHeartbeatStatus: "failure"}, []Warning{{WarnMaintenance, SeverityWarning}, {WarnCTIHeartbeat, SeverityWarning}}},
 	}
 	for _, tt := range tests {
-		if got := warnings(&tt.info); !reflect.DeepEqual(got, tt.want) {
+		if got := infoWarnings(&tt.info); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: warnings = %v, want %v", tt.name, got, tt.want)
 		}
 	}

@@ -51,8 +51,8 @@ func TestWarningsOnAnInServiceNode(t *testing.T) {
 		want     []Warning
 	}{
 		{simulator.Healthy, nil},
-		{simulator.Maintenance, []Warning{WarnMaintenance}},
-		{simulator.CTIHeartbeatLost, []Warning{WarnCTIHeartbeat}},
+		{simulator.Maintenance, []Warning{{WarnMaintenance, SeverityWarning}}},
+		{simulator.CTIHeartbeatLost, []Warning{{WarnCTIHeartbeat, SeverityWarning}}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.scenario), func(t *testing.T) {

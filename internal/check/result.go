@@ -53,17 +53,38 @@ const (
 	HintSSO Hint = "sso"
 )
 
-// Warning is something an operator should know about a server that passed.
-// Monitoring modes map warnings to WARNING.
-type Warning string
+// Warning is something an operator should know about a server that passed
+// all three criteria. It does not change the exit code; the monitoring
+// plugin mode maps it to WARNING, or CRITICAL for a critical one.
+type Warning struct {
+	Code     WarningCode
+	Severity Severity
+}
+
+// WarningCode names a warning; the codes are stable, for machines.
+type WarningCode string
 
 const (
 	// WarnMaintenance: finesseMMode is IN_PROGRESS, the node is draining for
 	// maintenance and desktops will move to the other node.
-	WarnMaintenance Warning = "finesse-maintenance"
+	WarnMaintenance WarningCode = "finesse-maintenance"
 	// WarnCTIHeartbeat: lastCTIHeartbeatStatus is not success; desktops that
 	// fail over check it before they connect.
-	WarnCTIHeartbeat Warning = "cti-heartbeat"
+	WarnCTIHeartbeat WarningCode = "cti-heartbeat"
+	// WarnHTTPSCertExpiring and WarnXMPPCertExpiring: the port's certificate
+	// expires within Options.CertWarn (critical within CertCrit). Both ports
+	// usually share the Tomcat certificate, and an expired one is a classic
+	// Finesse outage.
+	WarnHTTPSCertExpiring WarningCode = "https-cert-expiring"
+	WarnXMPPCertExpiring  WarningCode = "xmpp-cert-expiring"
+)
+
+// Severity grades a warning.
+type Severity string
+
+const (
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
 )
 
 // CheckResult is the outcome of one criterion on one server.
@@ -95,8 +116,15 @@ type ServerResult struct {
 	// available: where agents can go when SystemInfo names no alternate.
 	AvailablePeers []string
 	ConnectOnly    bool // presence was deliberately not checked
-	Duration       time.Duration
+	// PeerOf names the server whose SystemInfo named this one as its
+	// alternate, when it was added by Options.Peers; "" otherwise.
+	PeerOf   string
+	Duration time.Duration
 }
+
+// Passed reports whether no criterion that ran failed: Available, or
+// reachable in a --connect-only run.
+func (r ServerResult) Passed() bool { return r.Failure == nil }
 
 // Info is the parsed SystemInfo, nil when none was read.
 func (r ServerResult) Info() *systeminfo.Info {
@@ -132,14 +160,61 @@ func (r ServerResult) AlternateHost() string {
 	return si.PrimaryNode.Host
 }
 
-// Result is the verdict on every server, in the order they were given.
+// Require decides when the servers of a run, together, pass.
+type Require string
+
+const (
+	// RequireAll: every server must pass.
+	RequireAll Require = "all"
+	// RequireAny: one server that passes is enough. Finesse nodes come in
+	// pairs and desktops fail over, so one node down is a degraded service,
+	// not an outage.
+	RequireAny Require = "any"
+)
+
+// Verdict is the state of the servers of a run taken together.
+type Verdict string
+
+const (
+	VerdictAvailable   Verdict = "available"   // every server passed
+	VerdictDegraded    Verdict = "degraded"    // some passed, some did not
+	VerdictUnavailable Verdict = "unavailable" // none passed
+)
+
+// Result is the verdict on every server, in the order they were given
+// (peers added by Options.Peers last), and how the run judged them.
 type Result struct {
 	Servers []ServerResult
+	Require Require
+	// Started is when the run began; certificate lifetimes are counted from it.
+	Started time.Time
+	// CertWarn and CertCrit are the certificate-expiry thresholds in force.
+	CertWarn, CertCrit time.Duration
 }
 
-// ExitCode is the code of the first server, in the order given, that is not
-// fully available; OK when all are.
+// Verdict says whether all, some or none of the servers passed.
+func (r Result) Verdict() Verdict {
+	passed := 0
+	for _, s := range r.Servers {
+		if s.Passed() {
+			passed++
+		}
+	}
+	switch {
+	case passed == len(r.Servers):
+		return VerdictAvailable
+	case passed > 0:
+		return VerdictDegraded
+	}
+	return VerdictUnavailable
+}
+
+// ExitCode is OK when the run passes under its Require rule; otherwise the
+// code of the first server, in the order given, that did not pass.
 func (r Result) ExitCode() finesse.Code {
+	if r.Require == RequireAny && r.Verdict() == VerdictDegraded {
+		return finesse.OK
+	}
 	for _, s := range r.Servers {
 		if c := s.ExitCode(); c != finesse.OK {
 			return c

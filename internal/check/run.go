@@ -13,6 +13,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,10 @@ const (
 	// runs on, where thousands would eat into each other's deadlines. And
 	// few deployments have more than 100 nodes, so most take one wave.
 	DefaultConcurrency = 100
+	// DefaultCertWarn and DefaultCertCrit are how close to expiry a port's
+	// certificate gets a warning, and a critical one.
+	DefaultCertWarn = 30 * 24 * time.Hour
+	DefaultCertCrit = 7 * 24 * time.Hour
 	// stuckGrace is how long past its deadline a server check may run before
 	// Run gives up on it: a loaded machine is slow to close sockets and
 	// return. It stays well under a second because one wave, report
@@ -59,6 +64,12 @@ type Options struct {
 	// Concurrency is how many servers are checked at once; the others wait
 	// their turn, in the order given, before their deadline starts.
 	Concurrency int
+	Require     Require // RequireAll when empty
+	// Peers adds the alternate node each server's SystemInfo names, once,
+	// checked after the servers given.
+	Peers              bool
+	CertWarn, CertCrit time.Duration
+	Now                func() time.Time // time.Now when nil
 }
 
 func (o Options) withDefaults() Options {
@@ -80,6 +91,18 @@ func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
+	if o.Require == "" {
+		o.Require = RequireAll
+	}
+	if o.CertWarn <= 0 {
+		o.CertWarn = DefaultCertWarn
+	}
+	if o.CertCrit <= 0 {
+		o.CertCrit = DefaultCertCrit
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o
 }
 
@@ -88,20 +111,93 @@ func (o Options) withDefaults() Options {
 // the order given.
 func Run(ctx context.Context, targets []Target, opts Options) Result {
 	opts = opts.withDefaults()
+	res := Result{Require: opts.Require, Started: opts.Now(), CertWarn: opts.CertWarn, CertCrit: opts.CertCrit}
+	res.Servers = runRound(ctx, targets, opts)
+	if opts.Peers {
+		peers, of := peerTargets(targets, res.Servers)
+		for i, s := range runRound(ctx, peers, opts) {
+			s.PeerOf = of[i]
+			res.Servers = append(res.Servers, s)
+		}
+	}
+	for i := range res.Servers {
+		res.Servers[i].Warnings = append(res.Servers[i].Warnings, certWarnings(res.Servers[i], res)...)
+	}
+	res.linkPeers()
+	return res
+}
+
+func runRound(ctx context.Context, targets []Target, opts Options) []ServerResult {
 	https := opts.TLS.Clone()
 	if opts.TLSServerName != "" {
 		https.ServerName = opts.TLSServerName
 	}
 	trace := &traceSink{w: opts.Trace}
-	res := collect(targets, opts.Concurrency, opts.Timeout, stuckGrace, func(t Target, p *progress) ServerResult {
+	return collect(targets, opts.Concurrency, opts.Timeout, stuckGrace, func(t Target, p *progress) ServerResult {
 		// A client, and so a transport, of its own per server: checks share
 		// no connections, and a failed fetch's cleanup (which walks every
 		// dial of its transport) stays cheap with thousands in flight.
 		client := &systeminfo.Client{TLS: https, Resolver: opts.Resolver}
 		return checkServer(ctx, t, opts, client, trace.forServer(t.Name), p)
-	})
-	res.linkPeers()
-	return res
+	}).Servers
+}
+
+// peerTargets are the alternate nodes the results' SystemInfo names that
+// are not among the servers checked already, each once, with the server
+// that named it. A name that is not a valid host is passed over.
+func peerTargets(targets []Target, results []ServerResult) (peers []Target, of []string) {
+	seen := map[string]bool{}
+	for _, t := range targets {
+		seen[strings.ToLower(t.Host)] = true
+	}
+	// A server dialed by address is known by name through its SystemInfo:
+	// xmppDomain names the node itself (finesse.js relies on it).
+	for _, r := range results {
+		if info := r.Info(); info != nil && info.XMPPDomain != "" {
+			seen[strings.ToLower(info.XMPPDomain)] = true
+		}
+	}
+	for _, r := range results {
+		alt := r.AlternateHost()
+		if alt == "" || seen[strings.ToLower(alt)] {
+			continue
+		}
+		seen[strings.ToLower(alt)] = true
+		port := r.Target.HTTPSPort
+		if n := alternateNode(r.Info(), alt); n != nil {
+			if p, err := strconv.Atoi(n.HTTPSPort); err == nil {
+				port = p
+			}
+		}
+		t, err := ParseTarget(net.JoinHostPort(alt, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		peers, of = append(peers, t), append(of, r.Target.Name)
+	}
+	return peers, of
+}
+
+func alternateNode(info *systeminfo.Info, host string) *systeminfo.Node {
+	for _, n := range []*systeminfo.Node{info.PrimaryNode, info.SecondaryNode} {
+		if n != nil && n.Host == host {
+			return n
+		}
+	}
+	return nil
+}
+
+// certWarnings warns of the certificates, on ports whose criterion passed,
+// that are close to expiry.
+func certWarnings(s ServerResult, r Result) []Warning {
+	var ws []Warning
+	if s.SystemInfo != nil && s.Checks[0].Status == Pass {
+		ws = append(ws, certWarning(WarnHTTPSCertExpiring, s.SystemInfo.Certificate, r.Started, r.CertWarn, r.CertCrit)...)
+	}
+	if s.XMPP != nil && s.Checks[1].Status == Pass {
+		ws = append(ws, certWarning(WarnXMPPCertExpiring, s.XMPP.Certificate, r.Started, r.CertWarn, r.CertCrit)...)
+	}
+	return ws
 }
 
 // collect runs check on every target, at most limit at once, starting them
@@ -221,7 +317,7 @@ func checkServer(ctx context.Context, t Target, o Options, client *systeminfo.Cl
 	if r.Failure = checkSystemInfo(ctx, &r, client, p); r.Failure != nil {
 		return r
 	}
-	r.Warnings = warnings(r.SystemInfo.Info)
+	r.Warnings = infoWarnings(r.SystemInfo.Info)
 
 	sess := xmppprobe.New(xmppConfig(t, r.SystemInfo.Info, o, trace))
 	defer sess.Close()
@@ -284,11 +380,12 @@ func xmppConfig(t Target, info *systeminfo.Info, o Options, trace io.Writer) xmp
 		tlsCfg.ServerName = o.TLSServerName
 	}
 	return xmppprobe.Config{
-		Addr:   net.JoinHostPort(t.Host, strconv.Itoa(o.XMPPPort)),
-		Domain: xmppDomain(info, t),
-		Mode:   o.XMPPMode,
-		TLS:    tlsCfg,
-		Trace:  trace,
+		Addr:     net.JoinHostPort(t.Host, strconv.Itoa(o.XMPPPort)),
+		Domain:   xmppDomain(info, t),
+		Mode:     o.XMPPMode,
+		TLS:      tlsCfg,
+		Trace:    trace,
+		Resolver: o.Resolver,
 	}
 }
 

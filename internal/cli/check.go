@@ -39,6 +39,10 @@ type CheckOptions struct {
 	Verbose         bool
 	Trace           bool
 	Quiet           bool
+	Require         string
+	Peers           bool
+	CertWarn        time.Duration
+	CertCrit        time.Duration
 	// presenceTimeoutSet tells an explicit --presence-timeout, which must
 	// fit in --timeout, from the default, which shrinks to fit.
 	presenceTimeoutSet bool
@@ -146,6 +150,10 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.StringVar(&opts.CAFile, "ca-file", "", "trust the certificates in this PEM `FILE` instead of the system roots")
 	f.BoolVarP(&opts.Insecure, "insecure", "k", false, "do not verify TLS certificates (the password is then exposed to a man in the middle)")
 	f.StringVar(&opts.TLSServerName, "tls-server-name", "", "verify certificates against this name instead of the dialed host")
+	f.StringVar(&opts.Require, "require", string(check.RequireAll), "'all' servers must pass, or 'any' one (a pair with one node up is degraded, exit 0)")
+	f.BoolVar(&opts.Peers, "peers", false, "also check the alternate node each server's SystemInfo names")
+	f.DurationVar(&opts.CertWarn, "cert-warn", check.DefaultCertWarn, "warn when a port's certificate expires within this time")
+	f.DurationVar(&opts.CertCrit, "cert-crit", check.DefaultCertCrit, "critical warning when a port's certificate expires within this time")
 	f.StringVarP(&opts.Output, "output", "o", "text", "report format: text or json")
 	f.StringVar(&opts.Color, "color", "auto", "colour the text report: auto, always or never")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when every server is available; the full report otherwise")
@@ -153,6 +161,7 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.BoolVar(&opts.Trace, "trace", false, "write the XMPP conversation to stderr, with credentials redacted")
 	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("require", fixedCompletion("all", "any"))
 	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
 	return cmd
 }
@@ -226,6 +235,13 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	if o.Concurrency < 1 {
 		return c, nil, usageError("--concurrency %d: use 1 or more", o.Concurrency)
 	}
+	require := check.Require(o.Require)
+	if require != check.RequireAll && require != check.RequireAny {
+		return c, nil, usageError("--require %q: use all (every server must pass) or any (one is enough)", o.Require)
+	}
+	if o.CertWarn <= 0 || o.CertCrit <= 0 || o.CertCrit > o.CertWarn {
+		return c, nil, usageError("--cert-warn %v and --cert-crit %v: use positive durations, --cert-crit no longer than --cert-warn (such as 720h and 168h)", o.CertWarn, o.CertCrit)
+	}
 	if o.XMPPPort < 0 || o.XMPPPort > 65535 {
 		return c, nil, usageError("--xmpp-port %d: use a port from 1 to 65535", o.XMPPPort)
 	}
@@ -251,6 +267,10 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		TLSServerName:   o.TLSServerName,
 		FinesseJID:      o.FinesseJID,
 		ConnectOnly:     o.ConnectOnly,
+		Require:         require,
+		Peers:           o.Peers,
+		CertWarn:        o.CertWarn,
+		CertCrit:        o.CertCrit,
 	}
 	if o.Trace {
 		c.Trace = o.IO.ErrOut

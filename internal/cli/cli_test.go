@@ -276,3 +276,31 @@ func TestREADMEListsEveryExitCode(t *testing.T) {
 		}
 	}
 }
+
+// A pair with one node down: --require all fails with that node's code,
+// --require any passes and says the pair is degraded, in text and JSON.
+func TestRequireAnyOnADegradedPair(t *testing.T) {
+	cl, caFile := startSimulator(t, 2, "1080001", "pw-pair")
+	if err := cl.SetScenario(1, simulator.WebappDown); err != nil {
+		t.Fatal(err)
+	}
+	_, _, secure := cl.Nodes[0].Ports()
+	env := map[string]string{"FINESSE_USER": "1080001", "FINESSE_PASSWORD": "pw-pair"}
+	for _, tt := range []struct {
+		args []string
+		code int
+		has  string
+	}{
+		{[]string{"--require", "all"}, 12, "degraded: every server must pass (--require all); exit 12"},
+		{[]string{"--require", "any"}, 0, "degraded: agents can work on the servers that passed (--require any); exit 0"},
+		{[]string{"--require", "any", "-o", "json"}, 0, `"verdict": "degraded"`},
+		{[]string{"--require", "some"}, 64, ""},
+	} {
+		tio := newTestIO(env, "")
+		args := append(append([]string{"check", "-t", "2s", "--presence-timeout", "1s", "--ca-file", caFile,
+			"--xmpp-port", strconv.Itoa(secure)}, tt.args...), cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr())
+		if code := Main(context.Background(), args, tio.ios, ""); code != tt.code || !strings.Contains(tio.out.String(), tt.has) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s%s", tt.args, code, tt.code, tt.has, tio.out, tio.errOut)
+		}
+	}
+}

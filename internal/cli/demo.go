@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -135,7 +136,11 @@ func verdict(r check.Result) string {
 		return fmt.Sprintf("%s failed: %s", f.Criterion, f.Scenario().Guide)
 	}
 	if len(s.Warnings) > 0 {
-		return fmt.Sprintf("fully available, with warning %v", s.Warnings)
+		codes := make([]string, len(s.Warnings))
+		for i, w := range s.Warnings {
+			codes[i] = string(w.Code)
+		}
+		return "fully available, with warning " + strings.Join(codes, ", ")
 	}
 	return "fully available"
 }

@@ -21,6 +21,8 @@ type jsonReport struct {
 	FormatVersion int          `json:"format_version"`
 	ExitCode      int          `json:"exit_code"`
 	Error         string       `json:"error"`
+	Require       string       `json:"require"`
+	Verdict       string       `json:"verdict"`
 	Servers       []jsonServer `json:"servers"`
 }
 
@@ -35,10 +37,11 @@ type jsonServer struct {
 	Recovery        string           `json:"recovery"`
 	Operator        string           `json:"operator"`
 	Hints           []jsonNote       `json:"hints"`
-	Warnings        []jsonNote       `json:"warnings"`
+	Warnings        []jsonWarning    `json:"warnings"`
 	AlternateHost   string           `json:"alternate_host"`
 	AvailablePeers  []string         `json:"available_peers"`
 	ConnectOnly     bool             `json:"connect_only"`
+	PeerOf          string           `json:"peer_of"`
 	DurationSeconds float64          `json:"duration_seconds"`
 	Checks          []jsonCheck      `json:"checks"`
 	SystemInfo      *systeminfo.Info `json:"systeminfo"`
@@ -47,10 +50,16 @@ type jsonServer struct {
 	Presence        *jsonPresence    `json:"presence"`
 }
 
-// jsonNote is a warning or hint: a stable code for machines, a sentence for people.
+// jsonNote is a hint: a stable code for machines, a sentence for people.
 type jsonNote struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+type jsonWarning struct {
+	Code     string `json:"code"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
 }
 
 type jsonCheck struct {
@@ -113,9 +122,10 @@ type jsonCertificate struct {
 // present (empty strings, [] and null rather than missing keys), so that jq
 // filters and CI scripts do not break on the healthy path.
 func JSON(w io.Writer, r check.Result) error {
-	rep := jsonReport{FormatVersion: JSONFormatVersion, ExitCode: int(r.ExitCode()), Servers: []jsonServer{}}
+	rep := jsonReport{FormatVersion: JSONFormatVersion, ExitCode: int(r.ExitCode()),
+		Require: string(r.Require), Verdict: string(r.Verdict()), Servers: []jsonServer{}}
 	for _, s := range r.Servers {
-		rep.Servers = append(rep.Servers, jsonServerOf(s))
+		rep.Servers = append(rep.Servers, jsonServerOf(s, r.Started))
 	}
 	return encode(w, rep)
 }
@@ -133,16 +143,17 @@ func encode(w io.Writer, rep jsonReport) error {
 	return enc.Encode(rep)
 }
 
-func jsonServerOf(s check.ServerResult) jsonServer {
+func jsonServerOf(s check.ServerResult, started time.Time) jsonServer {
 	js := jsonServer{
 		Server:          clean(s.Target.Name),
 		Available:       s.Available(),
 		ExitCode:        int(s.ExitCode()),
 		Hints:           []jsonNote{},
-		Warnings:        []jsonNote{},
+		Warnings:        []jsonWarning{},
 		AlternateHost:   cleanShort(s.AlternateHost()),
 		AvailablePeers:  []string{},
 		ConnectOnly:     s.ConnectOnly,
+		PeerOf:          clean(s.PeerOf),
 		DurationSeconds: seconds(s.Duration),
 		SystemInfo:      cleanCopy(s.Info()),
 	}
@@ -156,7 +167,8 @@ func jsonServerOf(s check.ServerResult) jsonServer {
 		}
 	}
 	for _, w := range s.Warnings {
-		js.Warnings = append(js.Warnings, jsonNote{Code: string(w), Message: warningMessage(w, s.Info())})
+		js.Warnings = append(js.Warnings, jsonWarning{Code: string(w.Code), Severity: string(w.Severity),
+			Message: warningMessage(w, s, started)})
 	}
 	for _, p := range s.AvailablePeers {
 		js.AvailablePeers = append(js.AvailablePeers, clean(p))

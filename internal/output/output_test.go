@@ -84,10 +84,18 @@ func checks(statuses []check.Status, durations ...int) []check.CheckResult {
 	return out
 }
 
+// started is when every hand-built run began; certificates count from it.
+var started = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
 // The phases of each criterion are those its probe reported, as check.Run
-// records them.
+// records them; every run is judged under --require all unless it says.
 func init() {
-	for _, r := range results {
+	for name, r := range results {
+		r.Started, r.CertWarn, r.CertCrit = started, 30*24*time.Hour, 7*24*time.Hour
+		if r.Require == "" {
+			r.Require = check.RequireAll
+		}
+		results[name] = r
 		for i, s := range r.Servers {
 			if s.SystemInfo != nil {
 				r.Servers[i].Checks[0].Phases = s.SystemInfo.Timings
@@ -180,7 +188,7 @@ var results = map[string]check.Result{
 		info.FinesseMMode, info.FinesseTimeInMMode = "IN_PROGRESS", "120000"
 		info.LastCTIHeartbeatStatus, info.LastSuccessCTIHeartbeatTime = "failure", "1764511200000"
 		s.SystemInfo = httpsOK(info)
-		s.Warnings = []check.Warning{check.WarnMaintenance, check.WarnCTIHeartbeat}
+		s.Warnings = []check.Warning{{Code: check.WarnMaintenance, Severity: check.SeverityWarning}, {Code: check.WarnCTIHeartbeat, Severity: check.SeverityWarning}}
 		return s
 	}()}},
 
@@ -203,6 +211,33 @@ var results = map[string]check.Result{
 		Failure: &check.Failure{Criterion: finesse.CriterionPresence, Code: finesse.FinessePresenceMissing,
 			Err: &xmppprobe.PhaseError{Phase: xmppprobe.PhasePresence, Err: &xmppprobe.NoPresenceError{JID: "finesse@finesse-a.example.com", Roster: xmppprobe.RosterState{Received: true}}}},
 	}}},
+
+	"pair-degraded-require-any": {Require: check.RequireAny, Servers: []check.ServerResult{
+		healthy("finesse-a.example.com"),
+		{
+			Target: target("finesse-b.example.com"), Duration: ms(1),
+			SystemInfo: &systeminfo.Response{URL: "https://finesse-b.example.com:8445/finesse/api/SystemInfo"},
+			Checks:     checks(failFirst, 1), AvailablePeers: []string{"finesse-a.example.com"},
+			Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnreachable, Err: errRefused},
+		},
+	}},
+
+	"certificate-expiring-and-peer-added": {Servers: []check.ServerResult{
+		func() check.ServerResult {
+			s := healthy("finesse-a.example.com")
+			soon := *certificate
+			soon.NotAfter = started.Add(3*24*time.Hour + time.Hour)
+			s.SystemInfo.Certificate, s.XMPP.Certificate = &soon, &soon
+			s.Warnings = []check.Warning{{Code: check.WarnHTTPSCertExpiring, Severity: check.SeverityCritical},
+				{Code: check.WarnXMPPCertExpiring, Severity: check.SeverityCritical}}
+			return s
+		}(),
+		func() check.ServerResult {
+			s := healthy("finesse-b.example.com:8445")
+			s.PeerOf = "finesse-a.example.com"
+			return s
+		}(),
+	}},
 
 	"https-certificate-untrusted": {Servers: []check.ServerResult{{
 		Target: target("finesse-a.example.com"), Duration: ms(14),

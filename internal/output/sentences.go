@@ -3,6 +3,7 @@ package output
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -179,8 +180,9 @@ func failureLine(s check.ServerResult) string {
 	return clean(f.Err.Error())
 }
 
-func warningMessage(w check.Warning, info *systeminfo.Info) string {
-	switch w {
+func warningMessage(w check.Warning, s check.ServerResult, started time.Time) string {
+	info := s.Info()
+	switch w.Code {
 	case check.WarnMaintenance:
 		msg := "finesseMMode is " + cleanShort(info.FinesseMMode) + ": the node is draining for maintenance and desktops move to the other node"
 		if info.FinesseTimeInMMode != "" {
@@ -194,8 +196,34 @@ func warningMessage(w check.Warning, info *systeminfo.Info) string {
 			msg += " (last success " + cleanShort(info.LastSuccessCTIHeartbeatTime) + ")"
 		}
 		return msg
+	case check.WarnHTTPSCertExpiring:
+		return certExpiryMessage("HTTPS", s.SystemInfo.Certificate, started)
+	case check.WarnXMPPCertExpiring:
+		return certExpiryMessage("XMPP", s.XMPP.Certificate, started)
 	}
-	return string(w)
+	return string(w.Code)
+}
+
+func certExpiryMessage(port string, c *probe.Certificate, started time.Time) string {
+	return fmt.Sprintf("the %s port's certificate (%s) expires on %s, in %s; renew the Tomcat certificate before desktops lose their connection",
+		port, cleanShort(c.Subject), c.NotAfter.UTC().Format(time.DateOnly), daysLeft(c.NotAfter, started))
+}
+
+// CertDaysLeft is how many whole days a certificate has left at t; negative
+// once it has expired.
+func CertDaysLeft(notAfter, t time.Time) int {
+	return int(math.Floor(notAfter.Sub(t).Hours() / 24))
+}
+
+func daysLeft(notAfter, t time.Time) string {
+	switch n := CertDaysLeft(notAfter, t); n {
+	case 0:
+		return "less than a day"
+	case 1:
+		return "1 day"
+	default:
+		return fmt.Sprintf("%d days", n)
+	}
 }
 
 func hintMessage(h check.Hint, info *systeminfo.Info) string {

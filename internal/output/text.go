@@ -72,7 +72,7 @@ func Text(w io.Writer, r check.Result, o TextOptions) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		writeServer(&b, p, s, o)
+		writeServer(&b, p, s, r.Started, o)
 	}
 	if len(r.Servers) > 1 {
 		writeSummary(&b, p, r)
@@ -81,8 +81,11 @@ func Text(w io.Writer, r check.Result, o TextOptions) error {
 	return err
 }
 
-func writeServer(b *strings.Builder, p palette, s check.ServerResult, o TextOptions) {
+func writeServer(b *strings.Builder, p palette, s check.ServerResult, started time.Time, o TextOptions) {
 	name := p.head.Sprint(clean(s.Target.Name))
+	if s.PeerOf != "" {
+		name += p.dim.Sprint(" (alternate of " + clean(s.PeerOf) + ", added by --peers)")
+	}
 	switch code := s.ExitCode(); {
 	case s.Available():
 		fmt.Fprintf(b, "%s %s  %s\n", p.pass.Sprint("✔"), name, p.pass.Sprint("fully available"))
@@ -95,7 +98,11 @@ func writeServer(b *strings.Builder, p palette, s check.ServerResult, o TextOpti
 		writeCheck(b, p, s, c, o)
 	}
 	for _, w := range s.Warnings {
-		fmt.Fprintf(b, "  %s %s\n", p.warn.Sprint("⚠ warning:"), warningMessage(w, s.Info()))
+		label := "⚠ warning:"
+		if w.Severity == check.SeverityCritical {
+			label = "⚠ critical:"
+		}
+		fmt.Fprintf(b, "  %s %s\n", p.warn.Sprint(label), warningMessage(w, s, started))
 	}
 	f := s.Failure
 	if f == nil {
@@ -179,23 +186,36 @@ func alternateText(s check.ServerResult) string {
 }
 
 func writeSummary(b *strings.Builder, p palette, r check.Result) {
-	ok, connectOnly := 0, false
+	passed, connectOnly := 0, false
 	for _, s := range r.Servers {
 		connectOnly = connectOnly || s.ConnectOnly
-		if s.Available() || (s.ConnectOnly && s.Failure == nil) {
-			ok++
+		if s.Passed() {
+			passed++
 		}
 	}
-	code := r.ExitCode()
-	line := fmt.Sprintf("\n%d of %d servers fully available; exit %d", ok, len(r.Servers), code)
+	what := "fully available"
 	if connectOnly {
-		line = fmt.Sprintf("\n%d of %d servers reachable (presence not checked: --connect-only); exit %d", ok, len(r.Servers), code)
+		what = "reachable (presence not checked: --connect-only)"
 	}
+	line := fmt.Sprintf("\n%d of %d servers %s", passed, len(r.Servers), what)
+	if r.Verdict() == check.VerdictDegraded {
+		line += fmt.Sprintf("; degraded: %s (--require %s)", degradedMeaning(r.Require), r.Require)
+	}
+	code := r.ExitCode()
+	line += fmt.Sprintf("; exit %d", code)
 	if code == finesse.OK {
 		b.WriteString(p.head.Sprint(line) + "\n")
 		return
 	}
 	b.WriteString(p.fail.Sprint(line) + "\n")
+}
+
+// degradedMeaning says what a degraded run means under the rule in force.
+func degradedMeaning(req check.Require) string {
+	if req == check.RequireAny {
+		return "agents can work on the servers that passed"
+	}
+	return "every server must pass"
 }
 
 // Duration prints a duration the way an operator reads it: milliseconds

@@ -12,14 +12,17 @@ import (
 
 // Finesse's own ports, the simulator's defaults.
 const (
-	DefaultHTTPSPort       = finesse.HTTPSPort
-	DefaultXMPPPort        = finesse.XMPPPort
-	DefaultXMPPSecurePort  = finesse.XMPPSecurePort
-	DefaultProbeUser       = "1080001" // an agent ID, as UCCE XMPP users are
-	DefaultProbePassword   = "simulator-only-password"
-	nodeNamePattern        = "finesse-%c.example.test"
-	maxNodes               = 26
-	certificateLifetimeCap = 30 * 24 * time.Hour
+	DefaultHTTPSPort      = finesse.HTTPSPort
+	DefaultXMPPPort       = finesse.XMPPPort
+	DefaultXMPPSecurePort = finesse.XMPPSecurePort
+	DefaultProbeUser      = "1080001" // an agent ID, as UCCE XMPP users are
+	DefaultProbePassword  = "simulator-only-password"
+	nodeNamePattern       = "finesse-%c.example.test"
+	maxNodes              = 26
+	// certificateLifetime is the longest a public CA may issue (397 days), so
+	// a simulated node's certificate is far from the expiry warning
+	// thresholds, as a healthy node's is.
+	certificateLifetime = 397 * 24 * time.Hour
 )
 
 // Config describes a set of simulated nodes.
@@ -106,12 +109,12 @@ func (c *Cluster) serverTLS(cfg Config, hosts, ips []string) (*tls.Config, error
 	if cfg.Certificate != nil {
 		return &tls.Config{Certificates: []tls.Certificate{*cfg.Certificate}}, nil
 	}
-	ca, err := pki.NewCA("finessectl simulator CA", certificateLifetimeCap)
+	ca, err := pki.NewCA("finessectl simulator CA", certificateLifetime)
 	if err != nil {
 		return nil, err
 	}
 	names := append(append([]string{"localhost"}, hosts...), ips...)
-	leaf, err := ca.Issue(names, time.Now().Add(certificateLifetimeCap))
+	leaf, err := ca.Issue(names, time.Now().Add(certificateLifetime))
 	if err != nil {
 		return nil, err
 	}

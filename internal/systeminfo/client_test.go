@@ -745,7 +745,7 @@ func TestFetchTLSFailures(t *testing.T) {
 			base := srv.URL
 			if tt.host != "" {
 				// x509 quotes DNS names only when the host is one.
-				c.Resolver = fakeDNS(t, map[string]net.IP{tt.host: net.IPv4(127, 0, 0, 1)})
+				c.Resolver = nettest.DNS(t, map[string]net.IP{tt.host: net.IPv4(127, 0, 0, 1)})
 				base = "https://" + tt.host + ":" + srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 			}
 			resp, err := fetch(t, c, base)

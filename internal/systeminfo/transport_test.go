@@ -3,7 +3,6 @@ package systeminfo
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,94 +21,6 @@ import (
 	"github.com/finessectl/finessectl/internal/nettest"
 	"github.com/finessectl/finessectl/internal/probe"
 )
-
-// fakeDNS runs a DNS server on 127.0.0.1 that knows only hosts (by lower-case
-// name) and answers NXDOMAIN for everything else, and returns a resolver
-// that asks it and nothing else: tests never query real DNS.
-func fakeDNS(t testing.TB, hosts map[string]net.IP) *net.Resolver {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if answer := dnsAnswer(buf[:n], hosts); answer != nil {
-				pc.WriteTo(answer, from)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		pc.Close()
-		<-done
-	})
-	return &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "udp", pc.LocalAddr().String())
-		},
-	}
-}
-
-// dnsAnswer builds the reply to one query (RFC 1035, 4.1): the query's ID
-// and question, with an A record for a known name asked for its IPv4
-// address, no record for another type, and NXDOMAIN for an unknown name.
-// It returns nil for anything it cannot parse.
-func dnsAnswer(query []byte, hosts map[string]net.IP) []byte {
-	const headerLen = 12
-	if len(query) < headerLen {
-		return nil
-	}
-	var labels []string
-	i := headerLen
-	for i < len(query) && query[i] != 0 {
-		n := int(query[i])
-		if n > 63 || i+1+n > len(query) {
-			return nil
-		}
-		labels = append(labels, string(query[i+1:i+1+n]))
-		i += 1 + n
-	}
-	end := i + 1 + 4 // the root label, QTYPE and QCLASS
-	if end > len(query) {
-		return nil
-	}
-	qtype := binary.BigEndian.Uint16(query[i+1:])
-	ip, known := hosts[strings.ToLower(strings.Join(labels, "."))]
-	ip4 := ip.To4()
-
-	var rcode, ancount byte
-	switch {
-	case !known:
-		rcode = 3 // NXDOMAIN
-	case qtype == 1 && ip4 != nil: // A
-		ancount = 1
-	}
-	answer := []byte{
-		query[0], query[1], // ID
-		0x80 | query[2]&0x01 | 0x04,  // QR, RD as asked, AA
-		0x80 | rcode,                 // RA, RCODE
-		0, 1, 0, ancount, 0, 0, 0, 0, // QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
-	}
-	answer = append(answer, query[headerLen:end]...)
-	if ancount == 1 {
-		answer = append(answer,
-			0xc0, headerLen, // the name: a pointer to the question's
-			0, 1, 0, 1, // TYPE A, CLASS IN
-			0, 0, 0, 60, // TTL
-			0, 4) // RDLENGTH
-		answer = append(answer, ip4...)
-	}
-	return answer
-}
 
 func phases(ts []probe.Timing) []string {
 	var names []string
@@ -150,7 +61,7 @@ func TestFetchResponseOnSuccess(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newClient(trustedCA(t).Pool())
-			c.Resolver = fakeDNS(t, map[string]net.IP{"finesse-a.example.test": net.IPv4(127, 0, 0, 1)})
+			c.Resolver = nettest.DNS(t, map[string]net.IP{"finesse-a.example.test": net.IPv4(127, 0, 0, 1)})
 			c.TLS.ServerName = "127.0.0.1" // the certificate's name
 			resp, err := fetch(t, c, tt.base)
 			if err != nil {
@@ -276,7 +187,7 @@ func TestFetchRedirectToAnotherHost(t *testing.T) {
 		moved := "https://FINESSE-A.example.test.:" + port(target) + apiPath
 		srv := listenTLS(t, "127.0.0.1:0", names, http.RedirectHandler(moved, http.StatusMovedPermanently))
 		c := newClient(trustedCA(t).Pool())
-		c.Resolver = fakeDNS(t, map[string]net.IP{"finesse-a.example.test": net.IPv4(127, 0, 0, 1)})
+		c.Resolver = nettest.DNS(t, map[string]net.IP{"finesse-a.example.test": net.IPv4(127, 0, 0, 1)})
 		resp, err := fetch(t, c, "https://finesse-a.example.test:"+port(srv))
 		if err != nil || !resp.Info.InService() || resp.FinalURL != moved {
 			t.Fatalf("Fetch = %+v, %v; want the redirect followed", resp, err)
@@ -358,7 +269,7 @@ func TestFetchBadFraming(t *testing.T) {
 }
 
 func TestFetchNameNotFound(t *testing.T) {
-	c := &Client{Resolver: fakeDNS(t, nil)}
+	c := &Client{Resolver: nettest.DNS(t, nil)}
 	resp, err := fetch(t, c, "https://finesse-x.example.test:8445")
 	var dns *net.DNSError
 	if !errors.As(err, &dns) || !dns.IsNotFound || errors.Is(err, ErrUnusable) {
@@ -415,7 +326,7 @@ func TestFetchIgnoresProxyEnvironment(t *testing.T) {
 	}
 
 	c := newClient(trustedCA(t).Pool())
-	c.Resolver = fakeDNS(t, map[string]net.IP{"finesse-a.example.test": net.IPv4(127, 0, 0, 1)})
+	c.Resolver = nettest.DNS(t, map[string]net.IP{"finesse-a.example.test": net.IPv4(127, 0, 0, 1)})
 	c.TLS.ServerName = "127.0.0.1"
 	resp, err := fetch(t, c, base)
 	if err != nil || !resp.Info.InService() {

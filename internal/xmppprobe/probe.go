@@ -73,6 +73,8 @@ type Config struct {
 	// Trace, when set, receives the conversation with credentials redacted.
 	Trace    io.Writer
 	MaxBytes int64 // DefaultMaxBytes when zero
+	// Resolver looks up the host of Addr; nil means the system's.
+	Resolver *net.Resolver
 }
 
 // Facts is what the probe saw of the server, whatever the outcome: the
@@ -132,7 +134,7 @@ func (s *Session) Connect(ctx context.Context) error {
 		return errors.New("xmppprobe: Connect called twice on one session")
 	}
 	start := time.Now()
-	var d net.Dialer
+	d := net.Dialer{Resolver: s.cfg.Resolver}
 	raw, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return &PhaseError{Phase: PhaseConnect, Err: err}
