@@ -190,6 +190,8 @@ type Result struct {
 	Started time.Time
 	// CertWarn and CertCrit are the certificate-expiry thresholds in force.
 	CertWarn, CertCrit time.Duration
+	// Duration is the wall time of the whole run, waves and peers included.
+	Duration time.Duration
 }
 
 // Verdict says whether all, some or none of the servers passed.

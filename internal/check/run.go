@@ -110,6 +110,7 @@ func (o Options) withDefaults() Options {
 // its own deadline from when its check starts, and returns their verdicts in
 // the order given.
 func Run(ctx context.Context, targets []Target, opts Options) Result {
+	start := time.Now()
 	opts = opts.withDefaults()
 	res := Result{Require: opts.Require, Started: opts.Now(), CertWarn: opts.CertWarn, CertCrit: opts.CertCrit}
 	res.Servers = runRound(ctx, targets, opts)
@@ -124,6 +125,7 @@ func Run(ctx context.Context, targets []Target, opts Options) Result {
 		res.Servers[i].Warnings = append(res.Servers[i].Warnings, certWarnings(res.Servers[i], res)...)
 	}
 	res.linkPeers()
+	res.Duration = time.Since(start)
 	return res
 }
 

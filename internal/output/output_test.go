@@ -92,6 +92,9 @@ var started = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 func init() {
 	for name, r := range results {
 		r.Started, r.CertWarn, r.CertCrit = started, 30*24*time.Hour, 7*24*time.Hour
+		for _, s := range r.Servers {
+			r.Duration = max(r.Duration, s.Duration)
+		}
 		if r.Require == "" {
 			r.Require = check.RequireAll
 		}
