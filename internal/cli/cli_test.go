@@ -304,3 +304,23 @@ func TestRequireAnyOnADegradedPair(t *testing.T) {
 		}
 	}
 }
+
+// The README shows the document a usage error writes under -o json; it must
+// be exactly what finessectl writes.
+func TestREADMEShowsTheUsageErrorDocument(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)reads empty input:\n\n```json\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md lost its usage-error JSON example")
+	}
+	tio := newTestIO(nil, "")
+	if code := Main(context.Background(), []string{"check", "-o", "json"}, tio.ios, ""); code != 64 {
+		t.Fatalf("exit %d", code)
+	}
+	if got := tio.out.String(); got != string(m[1]) {
+		t.Fatalf("README shows\n%s\nfinessectl writes\n%s", m[1], got)
+	}
+}
