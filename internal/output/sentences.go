@@ -60,7 +60,7 @@ func skippedMessage(s check.ServerResult, c finesse.Criterion) string {
 	case s.ConnectOnly && c == finesse.CriterionPresence:
 		return "not checked: --connect-only does not log in, so presence is unknown"
 	}
-	return "" // an internal error: the error line says it all
+	return "not checked: an internal error ended the check"
 }
 
 func systemInfoMessage(s check.ServerResult, err error) string {
