@@ -6,12 +6,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/nagios"
 	"github.com/finessectl/finessectl/internal/output"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
@@ -43,6 +46,14 @@ type CheckOptions struct {
 	Peers           bool
 	CertWarn        time.Duration
 	CertCrit        time.Duration
+	// Warning and Critical are -w and -c: thresholds in the Monitoring
+	// Plugins range format on the run's duration in seconds, for -o nagios.
+	// Empty is not given, so that a Nagios command definition can pass an
+	// unset macro ($ARG1$) through.
+	Warning  string
+	Critical string
+	// warn and crit are Warning and Critical parsed; nil when not given.
+	warn, crit *nagios.Range
 	// presenceTimeoutSet tells an explicit --presence-timeout, which must
 	// fit in --timeout, from the default, which shrinks to fit.
 	presenceTimeoutSet bool
@@ -95,6 +106,23 @@ or whose last CTI heartbeat failed gets a warning; the exit code stays 0.
 one is not, so cron mails only failures. Colour follows --color; 'auto'
 colours only a terminal, and never when NO_COLOR is set.
 
+-o nagios makes finessectl a monitoring plugin for Nagios Core, Icinga 2 and
+Naemon (Monitoring Plugins guidelines): one line "FINESSE STATE - summary"
+with perfdata (criterion times, availability, certificate days left, run
+duration), a line per server after it, and exit codes 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN instead of the codes below. A failed criterion is
+CRITICAL (timeouts and refused connections too), a warning WARNING, a
+certificate within --cert-crit CRITICAL; with --require any a pair with one
+node down is WARNING. -w and -c take ranges such as 5 or 10:20 on the run's
+duration in seconds. Usage and internal errors, --help and --version are
+UNKNOWN (3), with the error on stdout, which is all Nagios reads.
+
+-o junit writes a JUnit report for CI systems (GitLab, GitHub Actions,
+Jenkins): a testsuite per server, a testcase per criterion, failures with the
+scenario and what to check, criteria not reached as skipped. The exit code
+stays the one below; redirect the report to a file and keep the exit code
+(set -o pipefail when piping).
+
 Exit codes (more in 'finessectl help exit-codes'); with several servers, the
 code of the first server, in the order given, that is not fully available:
 
@@ -109,6 +137,12 @@ const checkExample = `  # Check a Finesse pair, as a cron job or CI step would
 
   # Machine-readable verdict
   finessectl check -o json finesse-a.example.com | jq '.servers[] | {server, exit_code, scenario}'
+
+  # A go-live gate in CI, with a JUnit report the pipeline publishes
+  finessectl check -o junit --require all finesse-a.example.com finesse-b.example.com > finesse-report.xml
+
+  # As a Nagios or Icinga plugin: WARNING over 5 s, CRITICAL over 10 s
+  finessectl check -o nagios --require any -w 5 -c 10 finesse-a.example.com finesse-b.example.com
 
   # Finesse with the insecure port 5222 enabled (STARTTLS)
   finessectl check --xmpp-tls starttls finesse-a.example.com`
@@ -154,13 +188,15 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.BoolVar(&opts.Peers, "peers", false, "also check the alternate node each server's SystemInfo names")
 	f.DurationVar(&opts.CertWarn, "cert-warn", check.DefaultCertWarn, "warn when a port's certificate expires within this time")
 	f.DurationVar(&opts.CertCrit, "cert-crit", check.DefaultCertCrit, "critical warning when a port's certificate expires within this time")
-	f.StringVarP(&opts.Output, "output", "o", "text", "report format: text or json")
+	f.StringVarP(&opts.Output, "output", "o", "text", "report format: "+strings.Join(outputFormats, ", "))
+	f.StringVarP(&opts.Warning, "warning", "w", "", "with -o nagios: WARNING when the run's duration in seconds is outside this `RANGE` (10, 10:, ~:10, 10:20, @10:20)")
+	f.StringVarP(&opts.Critical, "critical", "c", "", "with -o nagios: CRITICAL when the run's duration in seconds is outside this `RANGE`")
 	f.StringVar(&opts.Color, "color", "auto", "colour the text report: auto, always or never")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when every server is available; the full report otherwise")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show the timing of each phase (dns, connect, tls ...) and the certificates seen")
 	f.BoolVar(&opts.Trace, "trace", false, "write the XMPP conversation to stderr, with credentials redacted")
 	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
-	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
 	_ = cmd.RegisterFlagCompletionFunc("require", fixedCompletion("all", "any"))
 	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
 	return cmd
@@ -171,6 +207,16 @@ func fixedCompletion(values ...string) func(*cobra.Command, []string, string) ([
 		return values, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// outputFormats are the values of -o, in the order help lists them.
+var outputFormats = []string{outputText, outputJSON, outputNagios, outputJUnit}
+
+const (
+	outputText   = "text"
+	outputJSON   = "json"
+	outputNagios = "nagios"
+	outputJUnit  = "junit"
+)
 
 func runCheck(ctx context.Context, opts *CheckOptions) error {
 	copts, targets, err := opts.resolve()
@@ -187,8 +233,17 @@ func runCheck(ctx context.Context, opts *CheckOptions) error {
 	}
 
 	switch opts.Output {
-	case "json":
+	case outputNagios:
+		// The plugin's state, not the scenario code, is the exit code; it
+		// comes from the same evaluation as the line Nagios shows.
+		var state nagios.State
+		if state, err = output.Nagios(opts.IO.Out, res, opts.warn, opts.crit); err == nil {
+			code = finesse.Code(state)
+		}
+	case outputJSON:
 		err = output.JSON(opts.IO.Out, res)
+	case outputJUnit:
+		err = output.JUnit(opts.IO.Out, res)
 	default:
 		err = output.Text(opts.IO.Out, res, output.TextOptions{Color: opts.IO.colorEnabled(opts.Color), Verbose: opts.Verbose})
 	}
@@ -205,10 +260,11 @@ func runCheck(ctx context.Context, opts *CheckOptions) error {
 // mistake is a usage error that says how to fix it.
 func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	var c check.Options
-	switch o.Output {
-	case "text", "json":
-	default:
-		return c, nil, usageError("--output %q: use text or json", o.Output)
+	if !slices.Contains(outputFormats, o.Output) {
+		return c, nil, usageError("--output %q: use %s", o.Output, strings.Join(outputFormats, ", "))
+	}
+	if err := o.resolveThresholds(); err != nil {
+		return c, nil, err
 	}
 	switch o.Color {
 	case "auto", "always", "never":
@@ -281,6 +337,34 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		}
 	}
 	return c, targets, nil
+}
+
+// resolveThresholds parses -w and -c, which only the plugin mode reads, and
+// refuses -q there: a plugin must always print its line.
+func (o *CheckOptions) resolveThresholds() error {
+	if o.Output != outputNagios {
+		if o.Warning != "" || o.Critical != "" {
+			return usageError("-w/--warning and -c/--critical apply to -o nagios only")
+		}
+		return nil
+	}
+	if o.Quiet {
+		return usageError("-q/--quiet does not apply to -o nagios: a monitoring plugin must always print its status line")
+	}
+	for _, t := range []struct {
+		flag, text string
+		dst        **nagios.Range
+	}{{"--warning", o.Warning, &o.warn}, {"--critical", o.Critical, &o.crit}} {
+		if t.text == "" {
+			continue
+		}
+		r, err := nagios.ParseRange(t.text)
+		if err != nil {
+			return usageError("%s: %v", t.flag, err)
+		}
+		*t.dst = &r
+	}
+	return nil
 }
 
 func (o *CheckOptions) tlsConfig() (*tls.Config, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -322,5 +323,45 @@ func TestREADMEShowsTheUsageErrorDocument(t *testing.T) {
 	}
 	if got := tio.out.String(); got != string(m[1]) {
 		t.Fatalf("README shows\n%s\nfinessectl writes\n%s", m[1], got)
+	}
+}
+
+// -o junit writes a JUnit report through the real command path and keeps
+// the exit code of the contract.
+func TestJUnitOutputKeepsTheExitCode(t *testing.T) {
+	cl, caFile := startSimulator(t, 2, "1080001", "pw-junit")
+	if err := cl.SetScenario(1, simulator.WebappDown); err != nil {
+		t.Fatal(err)
+	}
+	_, _, secure := cl.Nodes[0].Ports()
+	tio := newTestIO(map[string]string{"FINESSE_USER": "1080001", "FINESSE_PASSWORD": "pw-junit"}, "")
+	code := Main(context.Background(), []string{"check", "-o", "junit", "-t", "2s", "--presence-timeout", "1s", "--ca-file", caFile,
+		"--xmpp-port", strconv.Itoa(secure), cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()}, tio.ios, "")
+	if code != 12 {
+		t.Fatalf("exit %d, want 12\n%s", code, tio.errOut)
+	}
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Skipped  int `xml:"skipped,attr"`
+	}
+	if err := xml.Unmarshal(tio.out.Bytes(), &doc); err != nil || doc.Tests != 6 || doc.Failures != 1 || doc.Skipped != 2 {
+		t.Fatalf("report %+v (%v):\n%s", doc, err, tio.out)
+	}
+}
+
+// The README's plugin-mode sample is the golden output of that case.
+func TestREADMEShowsTheNagiosGolden(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", "pair-degraded-require-any.nagios.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)\\$ finessectl check -o nagios --require any [^\n]*\n(.*?)```").FindSubmatch(readme)
+	if m == nil || string(m[1]) != string(golden) {
+		t.Fatalf("README's -o nagios sample differs from the golden file:\n%s", golden)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/nagios"
 	"github.com/finessectl/finessectl/internal/output"
 )
 
@@ -21,14 +22,24 @@ func Main(ctx context.Context, args []string, ios *IOStreams, version string) in
 }
 
 func execute(ctx context.Context, root *cobra.Command, args []string, ios *IOStreams) (code int) {
+	format := requestedOutput(root, args)
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(ios.ErrOut, "finessectl: internal error: %v\nThis is a bug; please report it with the command line you ran.\n", r)
+			err := fmt.Errorf("internal error: %v", r)
+			if format == outputNagios {
+				_ = output.NagiosError(ios.Out, err)
+				code = int(nagios.Unknown)
+				return
+			}
+			fmt.Fprintf(ios.ErrOut, "finessectl: %v\nThis is a bug; please report it with the command line you ran.\n", err)
 			code = int(finesse.Internal)
 		}
 	}()
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if format == outputNagios {
+		return nagiosExit(cmd, err, ios)
+	}
 	if err == nil {
 		return int(finesse.OK)
 	}
@@ -41,39 +52,125 @@ func execute(ctx context.Context, root *cobra.Command, args []string, ios *IOStr
 		}
 		// A script reading '-o json' must get a document even when no
 		// check ran, so that 'jq .exit_code' never reads empty input.
-		if wantsJSON(root, args) {
+		if format == outputJSON {
 			_ = output.JSONError(ios.Out, c, err)
 		}
 	}
 	return int(c)
 }
 
-// wantsJSON reports whether args ask 'check' for JSON. It reads the raw
-// arguments because a usage error can stop flag parsing before -o is seen.
-func wantsJSON(root *cobra.Command, args []string) bool {
-	if c, _, err := root.Find(args); err != nil || c.Name() != "check" {
-		return false
+// nagiosExit ends a run under -o nagios, where only 0-3 may leave the
+// process and stdout is all Nagios reads (and all Icinga 2 shows unmixed):
+// the report already carries the plugin's state; any error is UNKNOWN with
+// its text on stdout; and --help and --version, which judged nothing, are
+// UNKNOWN too, as the guidelines ask.
+func nagiosExit(cmd *cobra.Command, err error, ios *IOStreams) int {
+	var ee *exitError
+	switch {
+	case err == nil && (flagSet(cmd, "help") || flagSet(cmd, "version")):
+		return int(nagios.Unknown)
+	case err == nil:
+		return int(nagios.OK)
+	case errors.As(err, &ee) && ee.Err == nil:
+		return int(ee.Code) // the state output.Nagios wrote
 	}
-	json := false // the last -o wins, as in flag parsing
+	_ = output.NagiosError(ios.Out, err)
+	return int(nagios.Unknown)
+}
+
+func flagSet(cmd *cobra.Command, name string) bool {
+	f := cmd.Flags().Lookup(name)
+	return f != nil && f.Changed
+}
+
+// requestedOutput is the report format args ask 'check' for: json, nagios
+// or text. It reads the raw arguments, as pflag will, because a usage error
+// can stop flag parsing before -o is seen, and that error must still be
+// written in the format asked for.
+func requestedOutput(root *cobra.Command, args []string) string {
+	c, _, err := root.Find(args)
+	if err != nil || c.Name() != "check" {
+		return pluginAskedElsewhere(args)
+	}
+	format := outputText // the last -o wins, as in flag parsing
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		f, ok := flagArg(c, a)
+		if !ok {
+			continue
+		}
+		if !f.inline {
+			if i+1 == len(args) {
+				break
+			}
+			i++
+			f.value = args[i]
+		}
+		if f.name == "output" {
+			format = outputText
+			if f.value == outputJSON || f.value == outputNagios {
+				format = f.value
+			}
+		}
+	}
+	return format
+}
+
+// pluginAskedElsewhere is nagios when args that are not a check command
+// line ask for -o nagios anyway: a monitoring plugin's command line gone
+// wrong, such as 'finessectl --version -o nagios', must still exit UNKNOWN
+// with a line on stdout. Only check has -o, so nothing else is parsed.
+func pluginAskedElsewhere(args []string) string {
 	for i, a := range args {
-		value, ok := "", true
 		switch {
+		case a == "-onagios", a == "-o=nagios", a == "--output=nagios",
+			(a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == outputNagios:
+			return outputNagios
 		case a == "--":
-			return json
-		case (a == "-o" || a == "--output") && i+1 < len(args):
-			value = args[i+1]
-		case strings.HasPrefix(a, "--output="):
-			value = strings.TrimPrefix(a, "--output=")
-		case strings.HasPrefix(a, "-o") && !strings.HasPrefix(a, "--"):
-			value = strings.TrimPrefix(strings.TrimPrefix(a, "-o"), "=")
-		default:
-			ok = false
-		}
-		if ok {
-			json = value == "json"
+			return outputText
 		}
 	}
-	return json
+	return outputText
+}
+
+// valueFlag is a flag argument that takes a value: its long name, and the
+// value when the argument carries it (--output=json, -ojson, -qojson).
+type valueFlag struct {
+	name, value string
+	inline      bool
+}
+
+// flagArg reads arg as pflag does: a long flag, or a group of shorthands
+// in which bool flags run up to the first that takes a value, whose value
+// is the rest of the group or else the next argument. ok is false for
+// positional arguments, unknown flags and bool flags.
+func flagArg(c *cobra.Command, arg string) (f valueFlag, ok bool) {
+	flags := c.Flags()
+	if long, found := strings.CutPrefix(arg, "--"); found {
+		name, value, inline := strings.Cut(long, "=")
+		fl := flags.Lookup(name)
+		if fl == nil || fl.NoOptDefVal != "" {
+			return f, false
+		}
+		return valueFlag{name: fl.Name, value: value, inline: inline}, true
+	}
+	if !strings.HasPrefix(arg, "-") {
+		return f, false
+	}
+	for j := 1; j < len(arg); j++ {
+		fl := flags.ShorthandLookup(arg[j : j+1])
+		switch {
+		case fl == nil:
+			return f, false
+		case fl.NoOptDefVal == "":
+			rest := arg[j+1:]
+			return valueFlag{name: fl.Name, value: strings.TrimPrefix(rest, "="), inline: rest != ""}, true
+		}
+	}
+	return f, false
 }
 
 // NewRootCmd builds the command tree.
@@ -101,7 +198,11 @@ so cron jobs, monitoring systems and CI pipelines can act on it directly.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{Code: finesse.Usage, Err: err}
 	})
-	root.AddCommand(NewCmdCheck(ios, nil))
+	checkCmd := NewCmdCheck(ios, nil)
+	// check takes --version too, so that a plugin command line given it
+	// answers (UNKNOWN, under -o nagios) instead of failing on the flag.
+	checkCmd.Version = version
+	root.AddCommand(checkCmd)
 	root.AddCommand(NewCmdSimulate(ios, nil))
 	root.AddCommand(NewCmdDemo(ios, nil))
 	root.AddCommand(newExitCodesTopic())
@@ -113,7 +214,9 @@ func newExitCodesTopic() *cobra.Command {
 	b.WriteString("finessectl's exit code names the first failure it met. With several servers,\n")
 	b.WriteString("it is the code of the first server, in the order given, that is not fully\navailable.\n\n")
 	b.WriteString(exitCodeTable(true))
-	b.WriteString("\nCodes 1 and 2 are never used: a crash is reported as 70, a usage error as 64.")
+	b.WriteString("\nCodes 1 and 2 are never used: a crash is reported as 70, a usage error as 64.\n")
+	b.WriteString("Except with 'check -o nagios', the monitoring-plugin mode, which exits 0 OK,\n")
+	b.WriteString("1 WARNING, 2 CRITICAL or 3 UNKNOWN instead (see 'finessectl check --help').")
 	return &cobra.Command{
 		Use:   "exit-codes",
 		Short: "What each exit code means, and the failure scenario behind it",

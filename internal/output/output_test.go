@@ -242,6 +242,55 @@ var results = map[string]check.Result{
 		}(),
 	}},
 
+	"systeminfo-not-finesse": {Servers: []check.ServerResult{{
+		Target: target("finesse-a.example.com"), Duration: ms(22),
+		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", HTTPStatus: 404, Proto: "HTTP/1.1",
+			Certificate: certificate, Timings: httpsPhases},
+		Checks: checks(failFirst, 22),
+		Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnusable,
+			Err: fmt.Errorf("%w: HTTP 404 Not Found, an HTML page titled \"Not Found\"", systeminfo.ErrUnusable)},
+	}}},
+
+	"notification-service-down": {Servers: []check.ServerResult{{
+		Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), Duration: ms(23),
+		XMPP:   &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Timings: timings("connect", 1)},
+		Checks: checks(failSecond, 21, 1),
+		Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPConnectionFailed,
+			Err: &xmppprobe.PhaseError{Phase: xmppprobe.PhaseConnect, Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}}},
+	}}},
+
+	"xmpp-certificate-expired": {Servers: []check.ServerResult{func() check.ServerResult {
+		expired := *certificate
+		expired.NotAfter = started.Add(-2 * 24 * time.Hour)
+		x := xmppOK()
+		x.Certificate, x.TLSVersion, x.JID, x.Timings = &expired, "", "", timings("connect", 2, "tls", 9)
+		return check.ServerResult{Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), XMPP: x,
+			Checks: checks(failSecond, 21, 11), Duration: ms(32),
+			Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPTLS,
+				Err: &xmppprobe.PhaseError{Phase: xmppprobe.PhaseTLS, Err: &probe.TLSError{Err: &tls.CertificateVerificationError{
+					Err: x509.CertificateInvalidError{Cert: &x509.Certificate{}, Reason: x509.Expired, Detail: "current time 2026-11-30T12:00:00Z is after 2026-11-28T12:00:00Z"}}}}}}
+	}()}},
+
+	// A run that passed, slowly: the -w and -c thresholds on its duration
+	// decide the monitoring plugin's state.
+	"slow-server": {Servers: []check.ServerResult{func() check.ServerResult {
+		s := healthy("finesse-a.example.com")
+		s.Checks, s.Duration = checks(passAll, 2100, 3900, 100), ms(6100)
+		return s
+	}()}},
+
+	// Two slow servers checked one after the other (--concurrency 1): the
+	// run takes longer than either.
+	"slow-pair-in-waves": {Duration: ms(12200), Servers: []check.ServerResult{func() check.ServerResult {
+		s := healthy("finesse-a.example.com")
+		s.Checks, s.Duration = checks(passAll, 2100, 3900, 100), ms(6100)
+		return s
+	}(), func() check.ServerResult {
+		s := healthy("finesse-b.example.com")
+		s.Checks, s.Duration = checks(passAll, 2000, 4000, 100), ms(6100)
+		return s
+	}()}},
+
 	"https-certificate-untrusted": {Servers: []check.ServerResult{{
 		Target: target("finesse-a.example.com"), Duration: ms(14),
 		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", Certificate: certificate,
