@@ -194,14 +194,25 @@ type Result struct {
 	Duration time.Duration
 }
 
-// Verdict says whether all, some or none of the servers passed.
-func (r Result) Verdict() Verdict {
-	passed := 0
+// Passed counts the servers that passed.
+func (r Result) Passed() int {
+	n := 0
 	for _, s := range r.Servers {
 		if s.Passed() {
-			passed++
+			n++
 		}
 	}
+	return n
+}
+
+// ConnectOnly reports a --connect-only run: servers passed without presence.
+func (r Result) ConnectOnly() bool {
+	return len(r.Servers) > 0 && r.Servers[0].ConnectOnly
+}
+
+// Verdict says whether all, some or none of the servers passed.
+func (r Result) Verdict() Verdict {
+	passed := r.Passed()
 	switch {
 	case passed == len(r.Servers):
 		return VerdictAvailable

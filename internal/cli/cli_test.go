@@ -34,6 +34,33 @@ func newTestIO(env map[string]string, stdin string) testIO {
 	}
 }
 
+// resolveArgs parses args as 'finessectl check' would, with the run function
+// replaced, and resolves them. With wantErr set it asserts a usage error
+// holding it and returns ok false; otherwise resolving must succeed.
+func resolveArgs(t *testing.T, env map[string]string, stdin string, args []string, wantErr string) (
+	opts *CheckOptions, copts check.Options, targets []check.Target, ok bool) {
+	t.Helper()
+	tio := newTestIO(env, stdin)
+	cmd := NewCmdCheck(tio.ios, func(_ context.Context, o *CheckOptions) error { opts = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(tio.out)
+	cmd.SetErr(tio.errOut)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("execute: %v", err)
+	}
+	copts, targets, err := opts.resolve()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) || exitCode(err) != 64 {
+			t.Fatalf("want usage error containing %q, got %v", wantErr, err)
+		}
+		return opts, copts, targets, false
+	}
+	if err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	return opts, copts, targets, true
+}
+
 // TestCheckFlags covers flag and environment handling with the run function
 // replaced, so nothing touches the network.
 func TestCheckFlags(t *testing.T) {
@@ -93,24 +120,9 @@ func TestCheckFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tio := newTestIO(tt.env, tt.stdin)
-			var got *CheckOptions
-			cmd := NewCmdCheck(tio.ios, func(_ context.Context, o *CheckOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(tio.out)
-			cmd.SetErr(tio.errOut)
-			if err := cmd.Execute(); err != nil {
-				t.Fatalf("execute: %v", err)
-			}
-			copts, targets, err := got.resolve()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || exitCode(err) != 64 {
-					t.Fatalf("want usage error containing %q, got %v", tt.wantErr, err)
-				}
+			_, copts, targets, ok := resolveArgs(t, tt.env, tt.stdin, tt.args, tt.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatalf("resolve: %v", err)
 			}
 			if tt.wantUser != "" && (copts.User != tt.wantUser || copts.Password != tt.wantPass) {
 				t.Errorf("credentials = %q/%q, want %q/%q", copts.User, copts.Password, tt.wantUser, tt.wantPass)

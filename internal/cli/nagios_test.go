@@ -37,22 +37,9 @@ func TestNagiosFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tio := newTestIO(creds, "")
-			var got *CheckOptions
-			cmd := NewCmdCheck(tio.ios, func(_ context.Context, o *CheckOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			if err := cmd.Execute(); err != nil {
-				t.Fatalf("execute: %v", err)
-			}
-			_, _, err := got.resolve()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || exitCode(err) != 64 {
-					t.Fatalf("want usage error containing %q, got %v", tt.wantErr, err)
-				}
+			got, _, _, ok := resolveArgs(t, creds, "", tt.args, tt.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatalf("resolve: %v", err)
 			}
 			if s := rangeString(got.warn); s != tt.wantWarn {
 				t.Errorf("warning %q, want %q", s, tt.wantWarn)

@@ -35,26 +35,34 @@ var junitCaseNames = map[finesse.Criterion]string{
 // junitInternalCase names the testcase that carries an internal error.
 const junitInternalCase = "internal error"
 
+// junitCounts are the attributes a testsuites and a testsuite share;
+// encoding/xml writes an embedded struct's attributes as the outer's.
+type junitCounts struct {
+	Tests     int    `xml:"tests,attr"`
+	Failures  int    `xml:"failures,attr"`
+	Errors    int    `xml:"errors,attr"`
+	Skipped   int    `xml:"skipped,attr"`
+	Time      string `xml:"time,attr"`
+	Timestamp string `xml:"timestamp,attr"`
+}
+
+func (c *junitCounts) add(o junitCounts) {
+	c.Tests += o.Tests
+	c.Failures += o.Failures
+	c.Errors += o.Errors
+	c.Skipped += o.Skipped
+}
+
 type junitSuites struct {
-	XMLName   xml.Name     `xml:"testsuites"`
-	Name      string       `xml:"name,attr"`
-	Tests     int          `xml:"tests,attr"`
-	Failures  int          `xml:"failures,attr"`
-	Errors    int          `xml:"errors,attr"`
-	Skipped   int          `xml:"skipped,attr"`
-	Time      string       `xml:"time,attr"`
-	Timestamp string       `xml:"timestamp,attr"`
-	Suites    []junitSuite `xml:"testsuite"`
+	XMLName xml.Name `xml:"testsuites"`
+	Name    string   `xml:"name,attr"`
+	junitCounts
+	Suites []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr"`
+	Name string `xml:"name,attr"`
+	junitCounts
 	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`
 	SystemOut  junitText       `xml:"system-out,omitempty"`
@@ -120,7 +128,7 @@ func encodeLines(e *xml.Encoder, start xml.StartElement, text string) error {
 // it says nothing the exit code does not: a CI job still decides by the
 // exit code (GitLab's test reports do not fail a job).
 func JUnit(w io.Writer, r check.Result) error {
-	doc := junitSuites{Name: "finessectl", Time: junitSeconds(r.Duration), Timestamp: junitTimestamp(r.Started)}
+	doc := junitSuites{Name: "finessectl", junitCounts: junitCounts{Time: junitSeconds(r.Duration), Timestamp: junitTimestamp(r.Started)}}
 	seen := map[string]int{}
 	for _, s := range r.Servers {
 		name := clean(s.Target.Name)
@@ -130,10 +138,7 @@ func JUnit(w io.Writer, r check.Result) error {
 			name = fmt.Sprintf("%s (%d)", name, seen[name])
 		}
 		suite := junitSuiteOf(r, s, name)
-		doc.Tests += suite.Tests
-		doc.Failures += suite.Failures
-		doc.Errors += suite.Errors
-		doc.Skipped += suite.Skipped
+		doc.add(suite.junitCounts)
 		doc.Suites = append(doc.Suites, suite)
 	}
 	var b bytes.Buffer
@@ -149,7 +154,7 @@ func JUnit(w io.Writer, r check.Result) error {
 }
 
 func junitSuiteOf(r check.Result, s check.ServerResult, name string) junitSuite {
-	suite := junitSuite{Name: name, Time: junitSeconds(s.Duration), Timestamp: junitTimestamp(r.Started),
+	suite := junitSuite{Name: name, junitCounts: junitCounts{Time: junitSeconds(s.Duration), Timestamp: junitTimestamp(r.Started)},
 		Properties: junitProperties(r, s)}
 	// Jenkins splits a classname at its last dot into package and class;
 	// with the dots of the host name kept, finesse-a.example.com would be

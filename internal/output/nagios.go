@@ -106,15 +106,9 @@ func joinParts(parts ...string) string {
 
 // countSentence counts the servers that passed.
 func countSentence(r check.Result) string {
-	passed, connectOnly := 0, false
-	for _, s := range r.Servers {
-		connectOnly = connectOnly || s.ConnectOnly
-		if s.Passed() {
-			passed++
-		}
-	}
+	passed := r.Passed()
 	what := "fully available"
-	if connectOnly {
+	if r.ConnectOnly() {
 		what = "reachable"
 	}
 	if r.Verdict() == check.VerdictDegraded && r.Require == check.RequireAny {

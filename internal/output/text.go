@@ -186,18 +186,11 @@ func alternateText(s check.ServerResult) string {
 }
 
 func writeSummary(b *strings.Builder, p palette, r check.Result) {
-	passed, connectOnly := 0, false
-	for _, s := range r.Servers {
-		connectOnly = connectOnly || s.ConnectOnly
-		if s.Passed() {
-			passed++
-		}
-	}
 	what := "fully available"
-	if connectOnly {
+	if r.ConnectOnly() {
 		what = "reachable (presence not checked: --connect-only)"
 	}
-	line := fmt.Sprintf("\n%d of %d servers %s", passed, len(r.Servers), what)
+	line := fmt.Sprintf("\n%d of %d servers %s", r.Passed(), len(r.Servers), what)
 	if r.Verdict() == check.VerdictDegraded {
 		line += fmt.Sprintf("; degraded: %s (--require %s)", degradedMeaning(r.Require), r.Require)
 	}
