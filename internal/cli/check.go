@@ -44,8 +44,8 @@ type CheckOptions struct {
 	Quiet           bool
 	Require         string
 	Peers           bool
-	CertWarn        time.Duration
-	CertCrit        time.Duration
+	CertWarn        daysValue
+	CertCrit        daysValue
 	// Warning and Critical are -w and -c: thresholds in the Monitoring
 	// Plugins range format on the run's duration in seconds, for -o nagios.
 	// Empty is not given, so that a Nagios command definition can pass an
@@ -186,8 +186,9 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.StringVar(&opts.TLSServerName, "tls-server-name", "", "verify certificates against this name instead of the dialed host")
 	f.StringVar(&opts.Require, "require", string(check.RequireAll), "'all' servers must pass, or 'any' one (a pair with one node up is degraded, exit 0)")
 	f.BoolVar(&opts.Peers, "peers", false, "also check the alternate node each server's SystemInfo names")
-	f.DurationVar(&opts.CertWarn, "cert-warn", check.DefaultCertWarn, "warn when a port's certificate expires within this time")
-	f.DurationVar(&opts.CertCrit, "cert-crit", check.DefaultCertCrit, "critical warning when a port's certificate expires within this time")
+	opts.CertWarn, opts.CertCrit = daysValue(check.DefaultCertWarn), daysValue(check.DefaultCertCrit)
+	f.Var(&opts.CertWarn, "cert-warn", "warn when a port's certificate expires within this time (30d, 720h)")
+	f.Var(&opts.CertCrit, "cert-crit", "critical warning when a port's certificate expires within this time")
 	f.StringVarP(&opts.Output, "output", "o", "text", "report format: "+strings.Join(outputFormats, ", "))
 	f.StringVarP(&opts.Warning, "warning", "w", "", "with -o nagios: WARNING when the run's duration in seconds is outside this `RANGE` (10, 10:, ~:10, 10:20, @10:20)")
 	f.StringVarP(&opts.Critical, "critical", "c", "", "with -o nagios: CRITICAL when the run's duration in seconds is outside this `RANGE`")
@@ -296,7 +297,7 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		return c, nil, usageError("--require %q: use all (every server must pass) or any (one is enough)", o.Require)
 	}
 	if o.CertWarn <= 0 || o.CertCrit <= 0 || o.CertCrit > o.CertWarn {
-		return c, nil, usageError("--cert-warn %v and --cert-crit %v: use positive durations, --cert-crit no longer than --cert-warn (such as 720h and 168h)", o.CertWarn, o.CertCrit)
+		return c, nil, usageError("--cert-warn %s and --cert-crit %s: use positive durations, --cert-crit no longer than --cert-warn (such as 30d and 7d)", &o.CertWarn, &o.CertCrit)
 	}
 	if o.XMPPPort < 0 || o.XMPPPort > 65535 {
 		return c, nil, usageError("--xmpp-port %d: use a port from 1 to 65535", o.XMPPPort)
@@ -325,8 +326,8 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		ConnectOnly:     o.ConnectOnly,
 		Require:         require,
 		Peers:           o.Peers,
-		CertWarn:        o.CertWarn,
-		CertCrit:        o.CertCrit,
+		CertWarn:        time.Duration(o.CertWarn),
+		CertCrit:        time.Duration(o.CertCrit),
 	}
 	if o.Trace {
 		c.Trace = o.IO.ErrOut

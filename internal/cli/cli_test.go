@@ -89,6 +89,14 @@ func TestCheckFlags(t *testing.T) {
 			wantErr: `the probe user "1080001" is set, but no password`},
 		{name: "presence wait longer than the deadline", args: []string{"-t", "2s", "--presence-timeout", "3s", "fin-a"}, env: creds,
 			wantErr: "--presence-timeout 3s is longer than --timeout 2s"},
+		{name: "certificate thresholds in days", args: []string{"--cert-warn", "45d", "--cert-crit", "36h", "fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.CertWarn != 45*24*time.Hour || o.CertCrit != 36*time.Hour {
+					t.Errorf("thresholds %v / %v", o.CertWarn, o.CertCrit)
+				}
+			}},
+		{name: "critical threshold beyond the warning", args: []string{"--cert-warn", "7d", "--cert-crit", "30d", "fin-a"}, env: creds,
+			wantErr: "--cert-warn 7d and --cert-crit 30d"},
 		{name: "default presence wait shrinks to a short deadline", args: []string{"-t", "1s", "fin-a"}, env: creds,
 			check: func(t *testing.T, o check.Options, _ []check.Target) {
 				if o.PresenceTimeout != time.Second {
