@@ -1,6 +1,7 @@
 package check
 
 import (
+	"strings"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
@@ -154,7 +155,7 @@ func (r ServerResult) AlternateHost() string {
 	if si == nil || si.PrimaryNode == nil || si.SecondaryNode == nil || si.SecondaryNode.Host == "" {
 		return ""
 	}
-	if si.XMPPDomain == si.PrimaryNode.Host {
+	if strings.EqualFold(si.XMPPDomain, si.PrimaryNode.Host) {
 		return si.SecondaryNode.Host
 	}
 	return si.PrimaryNode.Host

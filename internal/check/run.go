@@ -376,7 +376,8 @@ func presenceJID(info *systeminfo.Info, t Target, o Options) string {
 func xmppConfig(t Target, info *systeminfo.Info, o Options, trace io.Writer) xmppprobe.Config {
 	tlsCfg := o.TLS.Clone()
 	// The Notification Service shares Tomcat's certificate, which names this
-	// node, while xmppDomain may name the primary: verify what was dialed.
+	// node, while the XMPP domain is a name the operator may not have
+	// dialed (an address, a load-balancer name): verify what was dialed.
 	tlsCfg.ServerName = t.Host
 	if o.TLSServerName != "" {
 		tlsCfg.ServerName = o.TLSServerName

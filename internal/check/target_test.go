@@ -21,7 +21,10 @@ func TestParseTarget(t *testing.T) {
 		{in: "::1", host: "::1", port: 8445},
 		{in: "[::1]", host: "::1", port: 8445},
 		{in: "http://finesse-a.example.com:8082", errorHas: "HTTPS only"},
-		{in: "https://admin:pw@finesse-a.example.com", errorHas: "credentials in the URL"},
+		{in: "https://admin:S3cret@finesse-a.example.com", errorHas: `server "https://REDACTED@finesse-a.example.com": credentials`},
+		{in: "admin:S3cret@finesse-a.example.com:8445", errorHas: `server "REDACTED@finesse-a.example.com:8445": credentials`},
+		{in: "admin:S3cret@finesse-a.example.com", errorHas: "credentials"},
+		{in: "http://admin:S3cret@finesse-a.example.com", errorHas: "HTTPS only"},
 		{in: "finesse-a.example.com:0", errorHas: "1 to 65535"},
 		{in: "finesse-a.example.com:http", errorHas: "1 to 65535"},
 		{in: "finesse-a.example.com:99999", errorHas: "1 to 65535"},
@@ -29,7 +32,7 @@ func TestParseTarget(t *testing.T) {
 		{in: ":8445", errorHas: "no valid host"},
 		{in: "a b", errorHas: "no valid host"},
 		{in: "bad\x1b[31mhost", errorHas: "no valid host"},
-		{in: "[::1", errorHas: "missing ']'"},
+		{in: "[::1", errorHas: "write HOST, HOST:PORT"},
 		{in: "[finesse-a]", errorHas: "no valid host"},
 		{in: "finesse_a.example.com", host: "finesse_a.example.com", port: 8445},
 	}
@@ -39,6 +42,9 @@ func TestParseTarget(t *testing.T) {
 			if tt.errorHas != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errorHas) {
 					t.Fatalf("ParseTarget(%q) error = %v, want one containing %q", tt.in, err, tt.errorHas)
+				}
+				if strings.Contains(err.Error(), "S3cret") {
+					t.Fatalf("ParseTarget(%q) error quotes the password: %v", tt.in, err)
 				}
 				return
 			}

@@ -102,8 +102,8 @@ Output is a report per server (-o text), or a stable JSON document (-o json)
 documented in the README; with -o json even a usage error is a JSON document.
 A node that passes while draining for maintenance (finesseMMode IN_PROGRESS)
 or whose last CTI heartbeat failed gets a warning; the exit code stays 0.
--q prints nothing when every server is available, and the full report when
-one is not, so cron mails only failures. Colour follows --color; 'auto'
+-q prints nothing when every server passed, and the full report when one did
+not (a degraded pair too), so cron mails only failures. Colour follows --color; 'auto'
 colours only a terminal, and never when NO_COLOR is set.
 
 -o nagios makes finessectl a monitoring plugin for Nagios Core, Icinga 2 and
@@ -124,7 +124,8 @@ stays the one below; redirect the report to a file and keep the exit code
 (set -o pipefail when piping).
 
 Exit codes (more in 'finessectl help exit-codes'); with several servers, the
-code of the first server, in the order given, that is not fully available:
+code of the first server, in the order given, whose check failed (0 under
+--require any when at least one passed):
 
 `
 
@@ -229,7 +230,9 @@ func runCheck(ctx context.Context, opts *CheckOptions) error {
 	}
 	res := check.Run(ctx, targets, copts)
 	code := res.ExitCode()
-	if opts.Quiet && code == finesse.OK {
+	// Quiet is silent only when every server passed: a degraded pair that
+	// exits 0 under --require any is still news for whoever reads cron mail.
+	if opts.Quiet && res.Verdict() == check.VerdictAvailable {
 		return nil
 	}
 

@@ -230,10 +230,11 @@ func TestQuiet(t *testing.T) {
 	cl, caFile := startSimulator(t, 2, "1080001", "pw-q")
 	_, _, secure := cl.Nodes[0].Ports()
 	env := map[string]string{"FINESSE_USER": "1080001", "FINESSE_PASSWORD": "pw-q"}
-	run := func(format string) (int, string) {
+	run := func(format string, extra ...string) (int, string) {
 		tio := newTestIO(env, "")
-		code := Main(context.Background(), []string{"check", "-q", "-o", format, "-t", "2s", "--presence-timeout", "1s",
-			"--ca-file", caFile, "--xmpp-port", strconv.Itoa(secure), cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()}, tio.ios, "")
+		args := append([]string{"check", "-q", "-o", format, "-t", "2s", "--presence-timeout", "1s",
+			"--ca-file", caFile, "--xmpp-port", strconv.Itoa(secure)}, extra...)
+		code := Main(context.Background(), append(args, cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()), tio.ios, "")
 		return code, tio.out.String() + tio.errOut.String()
 	}
 	for _, format := range []string{"text", "json"} {
@@ -246,6 +247,9 @@ func TestQuiet(t *testing.T) {
 	}
 	if code, out := run("text"); code != 12 || !strings.Contains(out, "NOT AVAILABLE (exit 12)") || !strings.Contains(out, "fully available") {
 		t.Fatalf("one node down: exit %d, report:\n%s", code, out)
+	}
+	if code, out := run("text", "--require", "any"); code != 0 || !strings.Contains(out, "degraded") {
+		t.Fatalf("one node down under --require any: exit %d, report:\n%s", code, out)
 	}
 }
 

@@ -212,7 +212,8 @@ so cron jobs, monitoring systems and CI pipelines can act on it directly.`,
 func newExitCodesTopic() *cobra.Command {
 	var b strings.Builder
 	b.WriteString("finessectl's exit code names the first failure it met. With several servers,\n")
-	b.WriteString("it is the code of the first server, in the order given, that is not fully\navailable.\n\n")
+	b.WriteString("it is the code of the first server, in the order given, whose check failed;\n")
+	b.WriteString("with --require any it is 0 when at least one server passed.\n\n")
 	b.WriteString(exitCodeTable(true))
 	b.WriteString("\nCodes 1 and 2 are never used: a crash is reported as 70, a usage error as 64.\n")
 	b.WriteString("Except with 'check -o nagios', the monitoring-plugin mode, which exits 0 OK,\n")

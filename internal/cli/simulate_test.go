@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -85,6 +86,21 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(out, "fully available") || strings.Contains(out, "\x1b") {
 		t.Errorf("demo output:\n%s", out)
+	}
+	// The README shows the demo's table: every row of it must be a row the
+	// demo prints.
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := regexp.MustCompile("(?s)```\n  scenario +expect.*?\n\n").Find(readme)
+	if table == nil {
+		t.Fatal("README.md lost the demo's table")
+	}
+	for _, row := range strings.Split(strings.TrimSpace(string(table[4:])), "\n") {
+		if !strings.Contains(out, row) {
+			t.Errorf("README's demo row %q is not in the demo's output:\n%s", row, out)
+		}
 	}
 }
 

@@ -258,11 +258,11 @@ func perfdata(r check.Result, warn, crit *nagios.Range) []string {
 		items = append(items, perfLabel(name+"_available")+"="+available+";;;0;1")
 		if s.SystemInfo != nil && s.SystemInfo.Certificate != nil {
 			items = append(items, perfLabel(name+"_https_cert_days")+fmt.Sprintf("=%d;%s;%s;;",
-				CertDaysLeft(s.SystemInfo.Certificate.NotAfter, r.Started), certWarn, certCrit))
+				certDaysLeft(s.SystemInfo.Certificate.NotAfter, r.Started), certWarn, certCrit))
 		}
 		if s.XMPP != nil && s.XMPP.Certificate != nil {
 			items = append(items, perfLabel(name+"_xmpp_cert_days")+fmt.Sprintf("=%d;%s;%s;;",
-				CertDaysLeft(s.XMPP.Certificate.NotAfter, r.Started), certWarn, certCrit))
+				certDaysLeft(s.XMPP.Certificate.NotAfter, r.Started), certWarn, certCrit))
 		}
 	}
 	return append(items, "'duration'="+perfSeconds(r.Duration)+";"+rangeText(warn)+";"+rangeText(crit)+";0;")

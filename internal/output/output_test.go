@@ -439,3 +439,23 @@ func walkStrings(v any, fn func(string)) {
 		}
 	}
 }
+
+func TestCertificateExpiryWording(t *testing.T) {
+	c := func(left time.Duration) *probe.Certificate {
+		return &probe.Certificate{Subject: "CN=finesse-a", NotAfter: started.Add(left)}
+	}
+	tests := []struct {
+		left time.Duration
+		want string
+	}{
+		{20*24*time.Hour + time.Hour, "expires on 2026-12-20, in 20 days"},
+		{36 * time.Hour, "in 1 day;"},
+		{time.Hour, "in less than a day;"},
+		{-48 * time.Hour, "expired on 2026-11-28; the check passed only because --insecure"},
+	}
+	for _, tt := range tests {
+		if got := certExpiryMessage("HTTPS", c(tt.left), started); !strings.Contains(got, tt.want) {
+			t.Errorf("%v left: %q lacks %q", tt.left, got, tt.want)
+		}
+	}
+}

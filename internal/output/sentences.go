@@ -205,21 +205,25 @@ func warningMessage(w check.Warning, s check.ServerResult, started time.Time) st
 }
 
 func certExpiryMessage(port string, c *probe.Certificate, started time.Time) string {
+	if certDaysLeft(c.NotAfter, started) < 0 {
+		return fmt.Sprintf("the %s port's certificate (%s) expired on %s; the check passed only because --insecure skips verification, desktops will not connect",
+			port, cleanShort(c.Subject), c.NotAfter.UTC().Format(time.DateOnly))
+	}
 	return fmt.Sprintf("the %s port's certificate (%s) expires on %s, in %s; renew the Tomcat certificate before desktops lose their connection",
 		port, cleanShort(c.Subject), c.NotAfter.UTC().Format(time.DateOnly), daysLeft(c.NotAfter, started))
 }
 
-// CertDaysLeft is how many whole days a certificate has left at t; negative
+// certDaysLeft is how many whole days a certificate has left at t; negative
 // once it has expired.
-func CertDaysLeft(notAfter, t time.Time) int {
+func certDaysLeft(notAfter, t time.Time) int {
 	return int(math.Floor(notAfter.Sub(t).Hours() / 24))
 }
 
 func daysLeft(notAfter, t time.Time) string {
-	switch n := CertDaysLeft(notAfter, t); n {
-	case 0:
+	switch n := certDaysLeft(notAfter, t); {
+	case n == 0:
 		return "less than a day"
-	case 1:
+	case n == 1:
 		return "1 day"
 	default:
 		return fmt.Sprintf("%d days", n)
@@ -244,4 +248,26 @@ func certificateLine(c *probe.Certificate) string {
 	}
 	return fmt.Sprintf("%s, issued by %s, valid until %s", cleanShort(c.Subject), cleanShort(c.Issuer),
 		c.NotAfter.UTC().Format(time.DateOnly))
+}
+
+// adviceLine is one labelled line of what to do about a failure.
+type adviceLine struct{ label, text string }
+
+// advice is what the text and JUnit reports say after a failure, in order:
+// likely causes, the guide's scenario and recovery, what an operator
+// checks, and where agents can go meanwhile.
+func advice(s check.ServerResult) []adviceLine {
+	var lines []adviceLine
+	for _, h := range s.Failure.Hints {
+		lines = append(lines, adviceLine{"hint:", hintMessage(h, s.Info())})
+	}
+	sc := s.Failure.Scenario()
+	for _, l := range []adviceLine{
+		{"scenario:", sc.Guide}, {"recovery:", sc.Recovery}, {"operator:", sc.Operator}, {"alternate server:", alternateText(s)},
+	} {
+		if l.text != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }

@@ -112,16 +112,8 @@ func writeServer(b *strings.Builder, p palette, s check.ServerResult, started ti
 		// An internal error blames no criterion; its message must still show.
 		fmt.Fprintf(b, "  %s %s\n", p.fail.Sprint("error:"), failureLine(s))
 	}
-	for _, h := range f.Hints {
-		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint("hint:"), hintMessage(h, s.Info()))
-	}
-	sc := f.Scenario()
-	for _, l := range []struct{ label, text string }{
-		{"scenario:", sc.Guide}, {"recovery:", sc.Recovery}, {"operator:", sc.Operator}, {"alternate server:", alternateText(s)},
-	} {
-		if l.text != "" {
-			fmt.Fprintf(b, "  %s %s\n", p.head.Sprint(l.label), l.text)
-		}
+	for _, l := range advice(s) {
+		fmt.Fprintf(b, "  %s %s\n", p.head.Sprint(l.label), l.text)
 	}
 }
 

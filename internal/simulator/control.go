@@ -72,8 +72,8 @@ func setScenario(w http.ResponseWriter, r *http.Request, c *Cluster) {
 	node := -1
 	if s := r.URL.Query().Get("node"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil {
-			http.Error(w, "node must be a node number", http.StatusBadRequest)
+		if err != nil || n < 0 {
+			http.Error(w, "node must be a node number; leave it out to switch every node", http.StatusBadRequest)
 			return
 		}
 		node = n
