@@ -182,3 +182,33 @@ func TestAvailablePeers(t *testing.T) {
 		}
 	}
 }
+
+// Clusters joined into one report are each judged under their own rule, and
+// the exit code is the first failing cluster's, so every renderer (which
+// reads Result.ExitCode) agrees with the process.
+func TestJoinedClustersExitCode(t *testing.T) {
+	up := ServerResult{}
+	down := func(c finesse.Code) ServerResult {
+		return ServerResult{Failure: &Failure{Code: c, Err: errors.New("x")}}
+	}
+	run := func(req Require, servers ...ServerResult) Result { return Result{Require: req, Servers: servers} }
+	tests := []struct {
+		name string
+		runs []Result
+		want finesse.Code
+	}{
+		{"any degraded, all up", []Result{run(RequireAny, up, down(12)), run(RequireAll, up, up)}, 0},
+		{"any down, all up", []Result{run(RequireAny, down(10), down(20)), run(RequireAll, up, up)}, 10},
+		{"any up, all degraded", []Result{run(RequireAny, up, down(12)), run(RequireAll, up, down(30))}, 30},
+		{"all degraded first", []Result{run(RequireAll, down(22), up), run(RequireAny, down(10), up)}, 22},
+	}
+	for _, tt := range tests {
+		j := Join([]string{"site1", "site2"}, tt.runs)
+		if got := j.ExitCode(); got != tt.want {
+			t.Errorf("%s: exit %d, want %d", tt.name, got, tt.want)
+		}
+		if len(j.Split()) != 2 || len(j.Servers) != 4 {
+			t.Errorf("%s: %d groups, %d servers", tt.name, len(j.Split()), len(j.Servers))
+		}
+	}
+}

@@ -193,6 +193,9 @@ type Result struct {
 	CertWarn, CertCrit time.Duration
 	// Duration is the wall time of the whole run, waves and peers included.
 	Duration time.Duration
+	// Groups, when set, split Servers into runs judged each under its own
+	// Require rule (see Join); Require then is the first group's.
+	Groups []Group
 }
 
 // Passed counts the servers that passed.
@@ -223,18 +226,62 @@ func (r Result) Verdict() Verdict {
 	return VerdictUnavailable
 }
 
-// ExitCode is OK when the run passes under its Require rule; otherwise the
-// code of the first server, in the order given, that did not pass.
+// ExitCode is OK when every group passes under its Require rule; otherwise
+// the code of the first server, in the order given, of the first group that
+// did not pass.
 func (r Result) ExitCode() finesse.Code {
-	if r.Require == RequireAny && r.Verdict() == VerdictDegraded {
-		return finesse.OK
-	}
-	for _, s := range r.Servers {
-		if c := s.ExitCode(); c != finesse.OK {
-			return c
+	for _, g := range r.Split() {
+		if g.Require == RequireAny && g.Verdict() == VerdictDegraded {
+			continue
+		}
+		for _, s := range g.Servers {
+			if c := s.ExitCode(); c != finesse.OK {
+				return c
+			}
 		}
 	}
 	return finesse.OK
+}
+
+// Group is a run of consecutive servers judged together under one Require
+// rule: a cluster of a config file.
+type Group struct {
+	Name    string
+	Require Require
+	Size    int // how many servers of Result.Servers, from where the last group ended
+}
+
+// Split returns the groups of a joined result as results of their own, or r
+// itself when it is one run.
+func (r Result) Split() []Result {
+	if len(r.Groups) == 0 {
+		return []Result{r}
+	}
+	parts := make([]Result, 0, len(r.Groups))
+	start := 0
+	for _, g := range r.Groups {
+		part := r
+		part.Groups, part.Require = nil, g.Require
+		part.Servers = r.Servers[start : start+g.Size]
+		parts = append(parts, part)
+		start += g.Size
+	}
+	return parts
+}
+
+// Join makes one result of runs checked one after another, each judged
+// under its own Require rule; names name the groups in the same order.
+func Join(names []string, runs []Result) Result {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	j := Result{Require: runs[0].Require, Started: runs[0].Started, CertWarn: runs[0].CertWarn, CertCrit: runs[0].CertCrit}
+	for i, r := range runs {
+		j.Servers = append(j.Servers, r.Servers...)
+		j.Duration += r.Duration
+		j.Groups = append(j.Groups, Group{Name: names[i], Require: r.Require, Size: len(r.Servers)})
+	}
+	return j
 }
 
 // linkPeers tells each server which of the others are fully available.

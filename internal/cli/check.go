@@ -5,15 +5,21 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/config"
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/metrics"
 	"github.com/finessectl/finessectl/internal/nagios"
 	"github.com/finessectl/finessectl/internal/output"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
@@ -42,6 +48,7 @@ type CheckOptions struct {
 	Verbose         bool
 	Trace           bool
 	Quiet           bool
+	Textfile        string
 	Require         string
 	Peers           bool
 	CertWarn        daysValue
@@ -57,6 +64,18 @@ type CheckOptions struct {
 	// presenceTimeoutSet tells an explicit --presence-timeout, which must
 	// fit in --timeout, from the default, which shrinks to fit.
 	presenceTimeoutSet bool
+
+	// ConfigFile is --config; empty means the default file, if it exists.
+	ConfigFile string
+	// Clusters are the --cluster names, in the order given.
+	Clusters []string
+	// flags is the command line, whose flags override the config file.
+	flags *pflag.FlagSet
+	// passwords holds the passwords read, by file, shared by the runs of
+	// several clusters: stdin ('-') can be read only once.
+	passwords map[string]string
+	// origin names the cluster a run checks, for its errors.
+	origin string
 }
 
 const checkLong = `Check one or more Finesse servers against the three availability criteria of
@@ -142,8 +161,11 @@ const checkExample = `  # Check a Finesse pair, as a cron job or CI step would
   # A go-live gate in CI, with a JUnit report the pipeline publishes
   finessectl check -o junit --require all finesse-a.example.com finesse-b.example.com > finesse-report.xml
 
-  # As a Nagios or Icinga plugin: WARNING over 5 s, CRITICAL over 10 s
-  finessectl check -o nagios --require any -w 5 -c 10 finesse-a.example.com finesse-b.example.com
+  # As a Nagios or Icinga plugin: WARNING when a run takes over 5 s
+  finessectl check -o nagios --require any -w 5 finesse-a.example.com finesse-b.example.com
+
+  # From cron, for Prometheus' node_exporter: metrics to a file, mail only on failure
+  finessectl check -q --textfile /var/lib/node_exporter/textfile/finesse.prom finesse-a.example.com finesse-b.example.com
 
   # Finesse with the insecure port 5222 enabled (STARTTLS)
   finessectl check --xmpp-tls starttls finesse-a.example.com`
@@ -157,14 +179,15 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 		Long:    checkLong + exitCodeTable(false),
 		Example: checkExample,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError("check needs at least one SERVER (host, host:port or https://host:port)")
+			if len(args) > 0 && cmd.Flags().Changed("cluster") {
+				return usageError("give SERVER arguments or --cluster NAME, not both")
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Servers = args
 			opts.presenceTimeoutSet = cmd.Flags().Changed("presence-timeout")
+			opts.flags = cmd.Flags()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -173,6 +196,20 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
+	addCheckFlags(f, opts)
+	f.StringVar(&opts.ConfigFile, "config", "", "read defaults and clusters from this YAML `FILE` (default $XDG_CONFIG_HOME/finessectl/config.yaml, if it exists)")
+	f.StringArrayVar(&opts.Clusters, "cluster", nil, "check the servers of cluster `NAME` of the config file, with its settings (repeatable)")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
+	_ = cmd.RegisterFlagCompletionFunc("require", fixedCompletion("all", "any"))
+	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
+	return cmd
+}
+
+// addCheckFlags defines the flags that shape a check, on the command line
+// and, again, for each run a config file describes.
+func addCheckFlags(f *pflag.FlagSet, opts *CheckOptions) {
 	f.DurationVarP(&opts.Timeout, "timeout", "t", check.DefaultTimeout, "deadline per server, covering all three criteria")
 	f.IntVar(&opts.Concurrency, "concurrency", check.DefaultConcurrency, "how many servers to check at once; more servers run in waves of this size")
 	f.DurationVar(&opts.PresenceTimeout, "presence-timeout", check.DefaultPresenceTimeout, "how long to wait for the 'finesse' presence")
@@ -194,14 +231,15 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.StringVarP(&opts.Warning, "warning", "w", "", "with -o nagios: WARNING when the run's duration in seconds is outside this `RANGE` (10, 10:, ~:10, 10:20, @10:20)")
 	f.StringVarP(&opts.Critical, "critical", "c", "", "with -o nagios: CRITICAL when the run's duration in seconds is outside this `RANGE`")
 	f.StringVar(&opts.Color, "color", "auto", "colour the text report: auto, always or never")
-	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when every server is available; the full report otherwise")
+	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when every server passed; the full report otherwise")
+	f.StringVar(&opts.Textfile, "textfile", "", "also write the Prometheus metrics to `PATH`, atomically, for node_exporter's textfile collector")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show the timing of each phase (dns, connect, tls ...) and the certificates seen")
 	f.BoolVar(&opts.Trace, "trace", false, "write the XMPP conversation to stderr, with credentials redacted")
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
-	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
-	_ = cmd.RegisterFlagCompletionFunc("require", fixedCompletion("all", "any"))
-	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
-	return cmd
+	// Marked as file names for shell completion, and so that a config file
+	// can name them relative to itself.
+	_ = cobra.MarkFlagFilename(f, "ca-file", "pem", "crt")
+	_ = cobra.MarkFlagFilename(f, "password-file")
+	_ = cobra.MarkFlagFilename(f, "textfile", "prom")
 }
 
 func fixedCompletion(values ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -211,25 +249,61 @@ func fixedCompletion(values ...string) func(*cobra.Command, []string, string) ([
 }
 
 // outputFormats are the values of -o, in the order help lists them.
-var outputFormats = []string{outputText, outputJSON, outputNagios, outputJUnit}
+var outputFormats = []string{outputText, outputJSON, outputNagios, outputJUnit, outputPrometheus}
 
 const (
 	outputText   = "text"
 	outputJSON   = "json"
 	outputNagios = "nagios"
 	outputJUnit  = "junit"
+	// outputPrometheus is the exposition format, for node_exporter's
+	// textfile collector or a push; --textfile writes the same atomically.
+	outputPrometheus = "prometheus"
 )
 
-func runCheck(ctx context.Context, opts *CheckOptions) error {
-	copts, targets, err := opts.resolve()
+func runCheck(ctx context.Context, all *CheckOptions) error {
+	runs, err := all.plan()
 	if err != nil {
 		return err
 	}
-	if opts.Insecure && !opts.Quiet {
+	type resolved struct {
+		copts   check.Options
+		targets []check.Target
+	}
+	checks := make([]resolved, len(runs))
+	insecure := false
+	for i, r := range runs {
+		if checks[i].copts, checks[i].targets, err = r.resolve(); err != nil {
+			if r.origin != "" {
+				err = &exitError{Code: exitCode(err), Err: fmt.Errorf("%s: %w", r.origin, err)}
+			}
+			return err
+		}
+		insecure = insecure || r.Insecure
+	}
+	// The report's own settings (format, colour, -q, -w/-c) cannot differ
+	// between runs: plan keeps them out of clusters.
+	opts := runs[0]
+	if insecure && !opts.Quiet {
 		fmt.Fprintln(opts.IO.ErrOut, "finessectl: warning: --insecure: certificates are not verified; a man in the middle could read the probe password")
 	}
-	res := check.Run(ctx, targets, copts)
+	// One run per cluster, each under its own settings, in one report. The
+	// exit code is the first failing cluster's, judged under that cluster's
+	// --require: a pair that is down is an outage even when another
+	// cluster's pair is up.
+	results, names := make([]check.Result, len(checks)), make([]string, len(checks))
+	for i, c := range checks {
+		results[i], names[i] = check.Run(ctx, c.targets, c.copts), runs[i].origin
+	}
+	res := check.Join(names, results)
 	code := res.ExitCode()
+	// The textfile is written whatever is printed, -q included: a cron job
+	// feeding node_exporter wants the metrics and no mail.
+	if opts.Textfile != "" {
+		if err := metrics.WriteTextfile(opts.Textfile, res); err != nil {
+			return usageError("--textfile: %v", err)
+		}
+	}
 	// Quiet is silent only when every server passed: a degraded pair that
 	// exits 0 under --require any is still news for whoever reads cron mail.
 	if opts.Quiet && res.Verdict() == check.VerdictAvailable {
@@ -248,6 +322,8 @@ func runCheck(ctx context.Context, opts *CheckOptions) error {
 		err = output.JSON(opts.IO.Out, res)
 	case outputJUnit:
 		err = output.JUnit(opts.IO.Out, res)
+	case outputPrometheus:
+		err = metrics.WriteText(opts.IO.Out, res)
 	default:
 		err = output.Text(opts.IO.Out, res, output.TextOptions{Color: opts.IO.colorEnabled(opts.Color), Verbose: opts.Verbose})
 	}
@@ -398,9 +474,14 @@ func (o *CheckOptions) credentials() (user, password string, err error) {
 	if user == "" {
 		user = o.IO.Getenv("FINESSE_USER")
 	}
-	if o.PasswordFile != "" {
+	if p, ok := o.passwords[o.PasswordFile]; ok {
+		password = p
+	} else if o.PasswordFile != "" {
 		if password, err = o.readPassword(); err != nil {
 			return "", "", err
+		}
+		if o.passwords != nil {
+			o.passwords[o.PasswordFile] = password
 		}
 	} else {
 		password = o.IO.Getenv("FINESSE_PASSWORD")
@@ -446,4 +527,133 @@ func (o *CheckOptions) readPassword() (string, error) {
 		return "", usageError("--password-file %s: the first line cannot be a password: %s", o.PasswordFile, problem)
 	}
 	return string(line), nil
+}
+
+// maxConfigBytes bounds the config file: thousands of clusters fit in it.
+const maxConfigBytes = 1 << 20
+
+const noServers = "check needs at least one SERVER (host, host:port or https://host:port)"
+
+// notInFile are the check flags a config file cannot set: --trace is for a
+// person debugging one run at a terminal, not a setting to keep.
+var notInFile = []string{"trace"}
+
+// reportFlags shape the one report a run writes, so they may be set under
+// defaults but not per cluster.
+var reportFlags = []string{"output", "color", "quiet", "verbose", "warning", "critical", "textfile"}
+
+// plan reads the config file, if there is one, and returns the runs to
+// make: one for the SERVER arguments, or one per cluster, each with its
+// settings. Flags given on the command line override a cluster's settings,
+// which override the file's defaults, which override the flags' defaults.
+func (o *CheckOptions) plan() ([]*CheckOptions, error) {
+	file, err := o.loadConfig()
+	switch {
+	case err != nil:
+		return nil, err
+	case file == nil && len(o.Clusters) > 0:
+		return nil, usageError("--cluster %s: no config file; give --config FILE", o.Clusters[0])
+	case file == nil && len(o.Servers) == 0:
+		return nil, usageError(noServers)
+	case file == nil:
+		return []*CheckOptions{o}, nil
+	case len(o.Servers) > 0:
+		run, err := o.derive(file, nil)
+		return []*CheckOptions{run}, err
+	}
+	clusters := file.Clusters
+	if len(o.Clusters) > 0 {
+		clusters = nil
+		for i, name := range o.Clusters {
+			c, ok := file.Cluster(name)
+			if !ok {
+				return nil, usageError("--cluster %s: no such cluster in %s (clusters: %s)", name, file.Path, strings.Join(file.Names(), ", "))
+			}
+			if slices.Contains(o.Clusters[:i], name) {
+				return nil, usageError("--cluster %s: given twice", name)
+			}
+			clusters = append(clusters, *c)
+		}
+	}
+	if len(clusters) == 0 {
+		return nil, usageError("%s, or clusters in %s", noServers, file.Path)
+	}
+	o.passwords = map[string]string{}
+	runs := make([]*CheckOptions, len(clusters))
+	for i := range clusters {
+		if runs[i], err = o.derive(file, &clusters[i]); err != nil {
+			return nil, err
+		}
+	}
+	return runs, nil
+}
+
+// loadConfig reads --config, or else the default file when it exists; nil
+// when there is none.
+func (o *CheckOptions) loadConfig() (*config.File, error) {
+	path, name := o.ConfigFile, "--config "+o.ConfigFile
+	if path == "" {
+		if path = config.DefaultPath(o.IO.Getenv); path == "" {
+			return nil, nil
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		name = "config file " + path
+	}
+	// Bounded and regular only, like --ca-file; but it may be readable by
+	// others, since it holds no password.
+	data, err := readRegularFile(path, maxConfigBytes)
+	if err != nil {
+		return nil, usageError("%s: %v", name, err)
+	}
+	flags := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	addCheckFlags(flags, &CheckOptions{})
+	file, err := config.Parse(path, data, config.Flags(flags, notInFile...))
+	if err != nil {
+		return nil, &exitError{Code: finesse.Usage, Err: err}
+	}
+	return file, nil
+}
+
+// derive makes the options of one run on flags of its own: the file's
+// defaults, then cluster c's settings and servers (o's servers when c is
+// nil), then every flag given on the command line.
+func (o *CheckOptions) derive(file *config.File, c *config.Cluster) (*CheckOptions, error) {
+	run := &CheckOptions{IO: o.IO, Servers: o.Servers, passwords: o.passwords}
+	flags := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	addCheckFlags(flags, run)
+	if err := file.Apply(flags, file.Defaults); err != nil {
+		return nil, &exitError{Code: finesse.Usage, Err: err}
+	}
+	if c != nil {
+		for _, s := range c.Settings {
+			if slices.Contains(reportFlags, s.Flag) {
+				return nil, &exitError{Code: finesse.Usage, Err: &config.Error{Path: file.Path, Line: s.Line,
+					Msg: fmt.Sprintf("%s in cluster %q: it shapes the whole report, so it belongs under defaults", s.Key, c.Name)}}
+			}
+		}
+		if err := file.Apply(flags, c.Settings); err != nil {
+			return nil, &exitError{Code: finesse.Usage, Err: err}
+		}
+		run.Servers = nil
+		for _, s := range c.Servers {
+			if _, err := check.ParseTarget(s.Text); err != nil {
+				return nil, &exitError{Code: finesse.Usage, Err: &config.Error{Path: file.Path, Line: s.Line, Msg: err.Error()}}
+			}
+			run.Servers = append(run.Servers, s.Text)
+		}
+		run.origin = fmt.Sprintf("cluster %q of %s", c.Name, file.Path)
+	}
+	var err error
+	o.flags.Visit(func(fl *pflag.Flag) {
+		if err == nil && flags.Lookup(fl.Name) != nil {
+			err = flags.Set(fl.Name, fl.Value.String())
+		}
+	})
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	run.presenceTimeoutSet = flags.Changed("presence-timeout")
+	return run, nil
 }

@@ -71,7 +71,8 @@ func ServerState(s check.ServerResult) State {
 }
 
 // RunState is the state of the servers taken together under the run's
-// Require rule, before any threshold on the run's duration.
+// Require rule (each group under its own, in a joined result), before any
+// threshold on the run's duration.
 //
 // With --require all every server counts: the worst state wins. With
 // --require any a failing server is tolerated while another passed, but the
@@ -79,6 +80,15 @@ func ServerState(s check.ServerResult) State {
 // with their warnings. When none passed it is CRITICAL, or UNKNOWN when
 // every failure was finessectl's own (exit 70), since then nothing was judged.
 func RunState(r check.Result) State {
+	st := OK
+	for _, g := range r.Split() {
+		st = Worst(st, groupState(g))
+	}
+	return st
+}
+
+// groupState is RunState for servers judged under one rule.
+func groupState(r check.Result) State {
 	if r.Require != check.RequireAny {
 		st := OK
 		for _, s := range r.Servers {

@@ -171,3 +171,25 @@ func TestEvaluate(t *testing.T) {
 		})
 	}
 }
+
+// Clusters joined into one report are each judged under their own rule.
+func TestRunStateOfJoinedClusters(t *testing.T) {
+	ok, down := passed(), failed(finesse.NotInService)
+	run := func(req check.Require, servers ...check.ServerResult) check.Result {
+		return check.Result{Require: req, Servers: servers}
+	}
+	tests := []struct {
+		name string
+		runs []check.Result
+		want State
+	}{
+		{"any degraded, all up", []check.Result{run(check.RequireAny, ok, down), run(check.RequireAll, ok, ok)}, Warning},
+		{"any up, all degraded", []check.Result{run(check.RequireAny, ok, ok), run(check.RequireAll, ok, down)}, Critical},
+		{"both up", []check.Result{run(check.RequireAny, ok, ok), run(check.RequireAll, ok, ok)}, OK},
+	}
+	for _, tt := range tests {
+		if got := RunState(check.Join([]string{"a", "b"}, tt.runs)); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}

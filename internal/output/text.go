@@ -183,7 +183,11 @@ func writeSummary(b *strings.Builder, p palette, r check.Result) {
 		what = "reachable (presence not checked: --connect-only)"
 	}
 	line := fmt.Sprintf("\n%d of %d servers %s", r.Passed(), len(r.Servers), what)
-	if r.Verdict() == check.VerdictDegraded {
+	switch {
+	case r.Verdict() != check.VerdictDegraded:
+	case len(r.Groups) > 1:
+		line += "; degraded (each cluster judged under its own --require)"
+	default:
 		line += fmt.Sprintf("; degraded: %s (--require %s)", degradedMeaning(r.Require), r.Require)
 	}
 	code := r.ExitCode()

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/finessectl/finessectl/internal/simulator"
+)
+
+// -o prometheus and --textfile write the exposition through the real
+// command path; the Prometheus text parser reads both, and --textfile is
+// written even when -q prints nothing.
+func TestPrometheusOutputAndTextfile(t *testing.T) {
+	cl, caFile := startSimulator(t, 2, "1080001", "pw-prom")
+	if err := cl.SetScenario(1, simulator.WebappDown); err != nil {
+		t.Fatal(err)
+	}
+	_, _, secure := cl.Nodes[0].Ports()
+	env := map[string]string{"FINESSE_USER": "1080001", "FINESSE_PASSWORD": "pw-prom"}
+	textfile := filepath.Join(t.TempDir(), "finesse.prom")
+	servers := []string{cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()}
+	run := func(args ...string) (int, *testIO) {
+		tio := newTestIO(env, "")
+		base := []string{"check", "-t", "2s", "--presence-timeout", "1s", "--ca-file", caFile, "--xmpp-port", strconv.Itoa(secure)}
+		return Main(context.Background(), append(append(base, args...), servers...), tio.ios, ""), &tio
+	}
+
+	code, tio := run("-o", "prometheus")
+	if code != 12 {
+		t.Fatalf("exit %d, want 12\n%s", code, tio.errOut)
+	}
+	assertSuccess(t, tio.out.Bytes(), servers, []float64{1, 0})
+
+	if err := cl.SetScenario(1, simulator.Healthy); err != nil {
+		t.Fatal(err)
+	}
+	code, tio = run("-q", "--textfile", textfile)
+	if code != 0 || tio.out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q; want 0 and nothing", code, tio.out)
+	}
+	data, err := os.ReadFile(textfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSuccess(t, data, servers, []float64{1, 1})
+
+	code, tio = run("--textfile", filepath.Join(t.TempDir(), "missing", "finesse.prom"))
+	if code != 64 || !strings.Contains(tio.errOut.String(), "--textfile") {
+		t.Fatalf("textfile in a missing directory: exit %d, stderr %q", code, tio.errOut)
+	}
+}
+
+func assertSuccess(t *testing.T, exposition []byte, servers []string, want []float64) {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(exposition))
+	if err != nil {
+		t.Fatalf("not the Prometheus text format: %v\n%s", err, exposition)
+	}
+	fam := families["finesse_probe_success"]
+	if fam == nil {
+		t.Fatalf("no finesse_probe_success in\n%s", exposition)
+	}
+	got := map[string]float64{}
+	for _, m := range fam.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "server" {
+				got[l.GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	for i, s := range servers {
+		if v, ok := got[s]; !ok || v != want[i] {
+			t.Errorf("finesse_probe_success{server=%q} = %v (present %v), want %v", s, v, ok, want[i])
+		}
+	}
+}
