@@ -3,7 +3,8 @@
 # prosody (the real XMPP server of internal/prosodytest) and go-sendxmpp (an
 # XMPP client nobody here wrote, held against the simulator's Notification
 # Service); python3-nagiosplugin, python3-junitparser and libxml2-utils
-# (parsers of the nagios and junit output); icinga2-bin and nagios4-core, whose config validators
+# (parsers of the nagios and junit output); prometheus (for promtool);
+# icinga2-bin and nagios4-core, whose config validators
 # (icinga2 daemon -C, nagios4 -v) and perfdata parser check the monitoring
 # definitions in contrib/. It makes sure no system-wide Prosody, Icinga 2 or
 # Nagios daemon is left running: the tests start their own throwaway servers
@@ -121,6 +122,9 @@ command -v go-sendxmpp >/dev/null 2>&1 || missing="$missing go-sendxmpp"
 /usr/bin/python3 -c 'import nagiosplugin' >/dev/null 2>&1 || missing="$missing python3-nagiosplugin"
 /usr/bin/python3 -c 'import junitparser' >/dev/null 2>&1 || missing="$missing python3-junitparser"
 command -v xmllint >/dev/null 2>&1 || missing="$missing libxml2-utils"
+# promtool (from Debian's prometheus package, whose daemon is stopped below
+# like the others) checks the shipped Prometheus scrape config.
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 missing_monitoring=
 command -v icinga2 >/dev/null 2>&1 || missing_monitoring="icinga2-bin"
 have_nagios4 || missing_monitoring="$missing_monitoring nagios4-core"

@@ -204,6 +204,7 @@ so cron jobs, monitoring systems and CI pipelines can act on it directly.`,
 	checkCmd.Version = version
 	root.AddCommand(checkCmd)
 	root.AddCommand(NewCmdSimulate(ios, nil))
+	root.AddCommand(NewCmdServe(ios, nil))
 	root.AddCommand(NewCmdDemo(ios, nil))
 	root.AddCommand(newExitCodesTopic())
 	return root

@@ -1,0 +1,231 @@
+// Package exporter serves Finesse checks to Prometheus the way
+// blackbox_exporter serves its probes: a scrape of /probe?target=HOST (or
+// ?cluster=NAME) runs one check and answers its metrics, and /metrics
+// answers the exporter's own.
+//
+// Every scrape can log in to Finesse, and Finesse locks an account after five
+// bad passwords, so scrapes are not trusted to come at a sane rate: a target
+// has at most one check in flight and one per MinInterval, other scrapes get
+// the last result; and credentials that failed authentication are not tried
+// again until the files they came from change.
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/metrics"
+)
+
+// ScrapeTimeoutMargin is taken off the scrape timeout Prometheus announces,
+// as blackbox_exporter's --timeout-offset is, so that the answer is written
+// before Prometheus gives up on it.
+const ScrapeTimeoutMargin = 500 * time.Millisecond
+
+// Request is what a scrape asks for: one target, or one cluster of the config
+// file.
+type Request struct {
+	Target  string
+	Cluster string
+}
+
+// Probe is a check ready to run, as the command's settings make it for a
+// Request.
+type Probe struct {
+	Targets []check.Target
+	Options check.Options
+	// Generation identifies the files the credentials came from (the config
+	// file and the password file, by size and modification time): a
+	// remembered authentication failure holds until it changes.
+	Generation string
+}
+
+// ErrBadRequest marks an error of Config.Resolve that is the scrape's fault
+// (an unknown cluster, a target that is not one), answered 400; any other
+// error is the exporter's, answered 500.
+var ErrBadRequest = errors.New("bad request")
+
+// Config configures an Exporter.
+type Config struct {
+	// Resolve makes the check a scrape asks for; called for every scrape,
+	// so that edits of the config file apply without a restart.
+	Resolve func(Request) (Probe, error)
+	// MinInterval is the least time between two checks of one target or
+	// cluster; scrapes in between get the last result.
+	MinInterval time.Duration
+	// Logf logs what an operator should know: suppressed logins.
+	Logf func(format string, args ...any)
+	// Check runs a probe; check.Run when nil. Tests replace it to count
+	// and pace checks.
+	Check func(context.Context, []check.Target, check.Options) check.Result
+}
+
+// Values of the result label of finessectl_probes_total.
+const (
+	resultSuccess        = "success"
+	resultFailure        = "failure"
+	resultCached         = "cached"
+	resultAuthSuppressed = "auth-suppressed"
+)
+
+// Exporter is the HTTP side of 'finessectl serve'.
+type Exporter struct {
+	cfg    Config
+	ctx    context.Context // checks run under it, not under one scrape's request
+	cancel context.CancelFunc
+
+	registry *prometheus.Registry
+	probes   *prometheus.CounterVec
+	failures *prometheus.CounterVec
+
+	mu       sync.Mutex
+	slots    map[string]*slot
+	badCreds map[string]authFailure
+	log      probeLog
+}
+
+// New makes an Exporter; Close cancels the checks it is running.
+func New(cfg Config) *Exporter {
+	if cfg.Check == nil {
+		cfg.Check = check.Run
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Exporter{cfg: cfg, ctx: ctx, cancel: cancel,
+		registry: prometheus.NewRegistry(),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "finessectl_probes_total",
+			Help: "Scrapes of /probe answered, by how: success or failure (a check ran and passed or not), " +
+				"cached (the last result, within --min-interval or while a check was in flight), " +
+				"auth-suppressed (credentials that failed authentication were not tried again).",
+		}, []string{"result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "finessectl_probe_failures_total",
+			Help: "Servers that failed a check this exporter ran, by the scenario of finesse_probe_failed_check_info.",
+		}, []string{"scenario"}),
+		slots:    map[string]*slot{},
+		badCreds: map[string]authFailure{},
+	}
+	// Every result is exported from the start, so that a rate over one
+	// never starts from nothing.
+	for _, r := range []string{resultSuccess, resultFailure, resultCached, resultAuthSuppressed} {
+		e.probes.WithLabelValues(r)
+	}
+	e.registry.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), e.probes, e.failures)
+	return e
+}
+
+// Close cancels the checks in flight, so that a shutdown need not wait for
+// their deadlines.
+func (e *Exporter) Close() { e.cancel() }
+
+// Handler serves /probe, /metrics, /logs, /-/healthy and the page at /.
+func (e *Exporter) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /probe", e.serveProbe)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /logs", e.serveLog)
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "OK")
+	})
+	mux.HandleFunc("GET /{$}", e.servePage)
+	return mux
+}
+
+func badRequest(w http.ResponseWriter, format string, args ...any) {
+	http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
+}
+
+func (e *Exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
+	req, err := parseRequest(r)
+	if err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	budget, err := scrapeBudget(r.Header)
+	if err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	p, err := e.cfg.Resolve(req)
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		badRequest(w, "%v", err)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if budget > 0 && budget < p.Options.Timeout {
+		p.Options.Timeout = budget
+		// The presence wait is part of the deadline, so it shrinks with it.
+		p.Options.PresenceTimeout = min(p.Options.PresenceTimeout, budget)
+	}
+	res, how, ok := e.result(r.Context(), req, p)
+	if !ok {
+		return // the scraper left while waiting for another scrape's check
+	}
+	e.probes.WithLabelValues(how).Inc()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.Collector(res))
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// parseRequest reads the query. Credentials in it are refused: a URL ends up
+// in Prometheus' configuration, its target list and access logs.
+func parseRequest(r *http.Request) (Request, error) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "target", "cluster":
+			if len(q[k]) > 1 {
+				return Request{}, fmt.Errorf("%s given %d times: give one", k, len(q[k]))
+			}
+		case "user", "password":
+			return Request{}, fmt.Errorf("%s in the URL is refused: give credentials to finessectl serve "+
+				"(FINESSE_USER, FINESSE_PASSWORD, --password-file or the config file's password_file)", k)
+		default:
+			return Request{}, fmt.Errorf("unknown parameter %q: use target=HOST[:PORT] or cluster=NAME", k)
+		}
+	}
+	req := Request{Target: q.Get("target"), Cluster: q.Get("cluster")}
+	switch {
+	case req.Target == "" && req.Cluster == "":
+		return req, errors.New("missing target=HOST[:PORT] or cluster=NAME")
+	case req.Target != "" && req.Cluster != "":
+		return req, errors.New("give target or cluster, not both")
+	}
+	return req, nil
+}
+
+// scrapeBudget is the time a check may take within the scrape timeout
+// Prometheus announces, less ScrapeTimeoutMargin; 0 when none is announced.
+func scrapeBudget(h http.Header) (time.Duration, error) {
+	v := h.Get("X-Prometheus-Scrape-Timeout-Seconds")
+	if v == "" {
+		return 0, nil
+	}
+	s, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(s > 0 && s <= 3600) { // written so that NaN fails too
+		return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q: want a positive number of seconds", v)
+	}
+	budget := time.Duration(s*float64(time.Second)) - ScrapeTimeoutMargin
+	if budget <= 0 {
+		return 0, fmt.Errorf("scrape timeout %ss leaves no time for a check after the %v margin: raise scrape_timeout", v, ScrapeTimeoutMargin)
+	}
+	return budget, nil
+}

@@ -1,0 +1,112 @@
+package exporter
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/finessectl/finessectl/internal/check"
+)
+
+func TestScrapeBudget(t *testing.T) {
+	for header, want := range map[string]time.Duration{"": 0, "15": 14500 * time.Millisecond, "1": 500 * time.Millisecond, "2.5": 2 * time.Second} {
+		h := http.Header{}
+		if header != "" {
+			h.Set("X-Prometheus-Scrape-Timeout-Seconds", header)
+		}
+		if got, err := scrapeBudget(h); err != nil || got != want {
+			t.Errorf("scrape timeout %q: %v, %v; want %v", header, got, err, want)
+		}
+	}
+	for _, header := range []string{"0.5", "0", "-1", "x", "NaN", "1e9"} {
+		h := http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {header}}
+		if _, err := scrapeBudget(h); err == nil {
+			t.Errorf("scrape timeout %q accepted", header)
+		}
+	}
+}
+
+// newTestServer serves an Exporter whose checks the test makes.
+func newTestServer(t *testing.T, minInterval time.Duration, run func(check.Options) check.Result) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var checks atomic.Int32
+	e := New(Config{MinInterval: minInterval,
+		Resolve: func(r Request) (Probe, error) {
+			tg, err := check.ParseTarget(r.Target)
+			return Probe{Targets: []check.Target{tg}, Options: check.Options{Timeout: 10 * time.Second, User: "u", Password: "p"}}, err
+		},
+		Check: func(_ context.Context, ts []check.Target, o check.Options) check.Result {
+			checks.Add(1)
+			res := run(o)
+			res.Servers[0].Target = ts[0]
+			return res
+		}})
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(func() { srv.Close(); e.Close() })
+	return srv, &checks
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func passed(check.Options) check.Result {
+	return check.Result{Servers: []check.ServerResult{{}}}
+}
+
+// Scrapes while a check is in flight wait for it; scrapes within
+// MinInterval get its result; other targets are checked on their own.
+func TestOneCheckPerTargetAndInterval(t *testing.T) {
+	release := make(chan struct{})
+	srv, checks := newTestServer(t, time.Hour, func(o check.Options) check.Result {
+		<-release
+		return passed(o)
+	})
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if body := scrape(t, srv.URL+"/probe?target=a.example"); !strings.Contains(body, `finesse_probe_success{server="a.example"} 1`) {
+				t.Errorf("scrape: %s", body)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	scrape(t, srv.URL+"/probe?target=a.example")
+	scrape(t, srv.URL+"/probe?target=b.example")
+	if n := checks.Load(); n != 2 {
+		t.Errorf("%d checks, want one per target", n)
+	}
+	if body := scrape(t, srv.URL+"/metrics"); !strings.Contains(body, `finessectl_probes_total{result="cached"} 5`) {
+		t.Errorf("/metrics:\n%s", body)
+	}
+}
+
+func TestPageEscapesAndLinksLogs(t *testing.T) {
+	srv, _ := newTestServer(t, 0, passed)
+	scrape(t, srv.URL+"/probe?target="+"https%3A%2F%2Fa.example%2F%3Cimg%20src%3Dx%3E")
+	page := scrape(t, srv.URL+"/")
+	if strings.Contains(page, "<img") || !strings.Contains(page, "&lt;img src=x&gt;") || !strings.Contains(page, `href="/logs?id=1"`) {
+		t.Errorf("page:\n%s", page)
+	}
+	if log := scrape(t, srv.URL+"/logs?id=1"); !strings.Contains(log, "<img src=x>") {
+		t.Errorf("log:\n%s", log)
+	}
+}
