@@ -28,38 +28,11 @@ import (
 // exits 0; it returns the base URL and what the command logs.
 func startServe(t *testing.T, env map[string]string, args ...string) (base string, logs *syncBuffer) {
 	t.Helper()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	ios := &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut, Getenv: func(k string) string { return env[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- Main(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), ios, "") }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exit %d after cancel\n%s", code, errOut)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not stop when cancelled")
-		}
-	})
+	r := startCommand(env, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	t.Cleanup(func() { r.stop(t) })
 	listening := regexp.MustCompile(`listening on (http://\S+)/ `)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := listening.FindStringSubmatch(errOut.String()); m != nil {
-			return m[1], errOut
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d at start:\n%s", code, errOut)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start in 10s:\n%s", errOut)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.waitFor(t, func() bool { return listening.MatchString(r.errOut.String()) })
+	return listening.FindStringSubmatch(r.errOut.String())[1], r.errOut
 }
 
 // get fetches url, with the scrape timeout header when timeout is not "".

@@ -122,39 +122,65 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// running is a long-running command ('simulate', 'serve') started by a test.
+type running struct {
+	out, errOut *syncBuffer
+	done        chan int
+	cancel      context.CancelFunc
+}
+
+// startCommand runs finessectl with args and env in the background.
+func startCommand(env map[string]string, args ...string) *running {
+	r := &running{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
+	ios := &IOStreams{In: strings.NewReader(""), Out: r.out, ErrOut: r.errOut, Getenv: func(k string) string { return env[k] }}
+	var ctx context.Context
+	ctx, r.cancel = context.WithCancel(context.Background())
+	go func() { r.done <- Main(ctx, args, ios, "") }()
+	return r
+}
+
+// waitFor polls until ready says the command has started, failing the test
+// if it exits or takes more than 10 s.
+func (r *running) waitFor(t *testing.T, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ready() {
+		select {
+		case code := <-r.done:
+			t.Fatalf("exited %d at start:\n%s\n%s", code, r.out, r.errOut)
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.cancel()
+			t.Fatalf("not started after 10s:\n%s\n%s", r.out, r.errOut)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stop cancels the command, as Ctrl-C would, and fails the test unless it
+// then exits 0 within 5 s.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.done:
+		if code != 0 {
+			t.Errorf("exit %d after cancel\n%s", code, r.errOut)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("did not stop when cancelled")
+	}
+}
+
 // startSimulate runs 'finessectl simulate' with args on free ports until
 // stop, which fails the test unless the command then exits 0, and returns
 // what it printed at start.
 func startSimulate(t *testing.T, args ...string) (banner string, stop func()) {
 	t.Helper()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	ios := &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut, Getenv: func(string) string { return "" }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() {
-		done <- Main(ctx, append([]string{"simulate", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0"}, args...), ios, "")
-	}()
-	stop = func() {
-		t.Helper()
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("simulate exit %d after cancel\n%s", code, errOut)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("simulate did not stop when cancelled")
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "Stop with Ctrl-C.") {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("no banner after 10s:\n%s\n%s", out, errOut)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return out.String(), stop
+	r := startCommand(nil, append([]string{"simulate", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0"}, args...)...)
+	r.waitFor(t, func() bool { return strings.Contains(r.out.String(), "Stop with Ctrl-C.") })
+	return r.out.String(), func() { t.Helper(); r.stop(t) }
 }
 
 var controlLine = regexp.MustCompile(`(?m)^  control API:\s+(http://\S+/scenario\?token=(\S+))  \(POST &name=SCENARIO\[&node=N\]\)$`)
