@@ -48,7 +48,8 @@ integration:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-## fuzz: a short run of each fuzz target, FUZZTIME each
+## fuzz: a short run of each fuzz target, FUZZTIME each (a duration such as 20s,
+## or a count such as 10000x, which CI uses: see .ci/run)
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/systeminfo
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAPIErrors$$' -fuzztime $(FUZZTIME) ./internal/systeminfo
