@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/golden"
 	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/systeminfo"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
@@ -389,22 +388,7 @@ func TestWriteText(t *testing.T) {
 // the order of families and samples are an interface.
 func TestGoldenHealthy(t *testing.T) {
 	got := render(t, run(check.RequireAll, healthy("finesse-a.example.com")))
-	path := filepath.Join("testdata", "golden", "healthy.prom")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run 'go test ./internal/metrics -update' to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("exposition differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, "healthy.prom", got, *update)
 }
 
 // Server names are the user's: quotes, backslashes, line breaks and control

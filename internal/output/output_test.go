@@ -9,8 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/finesse"
+	goldenfile "github.com/finessectl/finessectl/internal/golden"
 	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/systeminfo"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
@@ -304,22 +303,7 @@ var results = map[string]check.Result{
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("..", "..", "testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run 'go test ./internal/output -update' to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	goldenfile.Check(t, name, got, *update)
 }
 
 func TestGoldenText(t *testing.T) {
