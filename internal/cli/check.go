@@ -298,15 +298,16 @@ func runCheck(ctx context.Context, all *CheckOptions) error {
 	res := check.Join(names, results)
 	code := res.ExitCode()
 	// The textfile is written whatever is printed, -q included: a cron job
-	// feeding node_exporter wants the metrics and no mail.
+	// feeding node_exporter wants the metrics and no mail. A failure to write
+	// it must not hide the verdict: the report still follows, and the exit
+	// code is the check's when a server failed.
+	var textfileErr error
 	if opts.Textfile != "" {
-		if err := metrics.WriteTextfile(opts.Textfile, res); err != nil {
-			return usageError("--textfile: %v", err)
-		}
+		textfileErr = metrics.WriteTextfile(opts.Textfile, res)
 	}
 	// Quiet is silent only when every server passed: a degraded pair that
 	// exits 0 under --require any is still news for whoever reads cron mail.
-	if opts.Quiet && res.Verdict() == check.VerdictAvailable {
+	if opts.Quiet && res.Verdict() == check.VerdictAvailable && textfileErr == nil {
 		return nil
 	}
 
@@ -329,6 +330,12 @@ func runCheck(ctx context.Context, all *CheckOptions) error {
 	}
 	if err != nil {
 		return &exitError{Code: finesse.Internal, Err: fmt.Errorf("write report: %w", err)}
+	}
+	if textfileErr != nil {
+		if code == finesse.OK {
+			return usageError("--textfile: %v", textfileErr)
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "finessectl: --textfile: %v\n", textfileErr)
 	}
 	if code != finesse.OK {
 		return &exitError{Code: code}

@@ -56,6 +56,15 @@ func TestPrometheusOutputAndTextfile(t *testing.T) {
 	if code != 64 || !strings.Contains(tio.errOut.String(), "--textfile") {
 		t.Fatalf("textfile in a missing directory: exit %d, stderr %q", code, tio.errOut)
 	}
+	// A textfile that cannot be written does not hide an outage: the report
+	// and the check's exit code still come.
+	if err := cl.SetScenario(1, simulator.WebappDown); err != nil {
+		t.Fatal(err)
+	}
+	code, tio = run("-q", "--textfile", filepath.Join(t.TempDir(), "missing", "finesse.prom"))
+	if code != 12 || !strings.Contains(tio.out.String(), "NOT AVAILABLE (exit 12)") || !strings.Contains(tio.errOut.String(), "--textfile") {
+		t.Fatalf("outage with an unwritable textfile: exit %d\n%s%s", code, tio.out, tio.errOut)
+	}
 }
 
 func assertSuccess(t *testing.T, exposition []byte, servers []string, want []float64) {
