@@ -19,64 +19,16 @@ import (
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/golden"
 	"github.com/finessectl/finessectl/internal/probe"
+	rt "github.com/finessectl/finessectl/internal/resulttest"
 	"github.com/finessectl/finessectl/internal/systeminfo"
-	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// Builders of hand-made results, after internal/output's tests.
+// The facts of a healthy pair come from resulttest, shared with the renderers' tests.
 
-func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-
-func pairInfo() *systeminfo.Info {
-	return &systeminfo.Info{
-		Status: "IN_SERVICE", DeploymentType: "UCCE", XMPPDomain: "finesse-a.example.com",
-		LastCTIHeartbeatStatus: "success", SystemAuthMode: "NON_SSO", FinesseMMode: "NOT_IN_PROGRESS",
-		PrimaryNode:   &systeminfo.Node{Host: "finesse-a.example.com"},
-		SecondaryNode: &systeminfo.Node{Host: "finesse-b.example.com"},
-	}
-}
-
-func target(name string) check.Target {
-	t, err := check.ParseTarget(name)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-var certificate = &probe.Certificate{
-	Subject: "CN=finesse-a.example.com", Issuer: "CN=Example Corp Issuing CA",
-	DNSNames:  []string{"finesse-a.example.com"},
-	NotBefore: time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2028, 1, 15, 0, 0, 0, 0, time.UTC),
-}
-
-// notAfter is certificate.NotAfter as the metric gives it.
-var notAfter = float64(certificate.NotAfter.Unix())
-
-func timings(pairs ...any) []probe.Timing {
-	var ts []probe.Timing
-	for i := 0; i < len(pairs); i += 2 {
-		ts = append(ts, probe.Timing{Phase: pairs[i].(string), Duration: ms(pairs[i+1].(int))})
-	}
-	return ts
-}
-
-var (
-	httpsPhases = timings("dns", 1, "connect", 2, "tls", 12, "request", 5, "body", 1)
-	xmppPhases  = timings("connect", 2, "tls", 18, "stream", 4, "auth", 9, "restart", 6, "bind", 9)
-)
-
-func httpsOK(info *systeminfo.Info) *systeminfo.Response {
-	return &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", HTTPStatus: 200,
-		Proto: "HTTP/1.1", Info: info, Certificate: certificate, Timings: httpsPhases}
-}
-
-func xmppOK() *xmppprobe.Facts {
-	return &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com",
-		Certificate: certificate, TLSVersion: "TLS 1.3", JID: "1080001@finesse-a.example.com/finessectl-0a1b2c3d", Timings: xmppPhases}
-}
+// notAfter is rt.Certificate.NotAfter as the metric gives it.
+var notAfter = float64(rt.Certificate.NotAfter.Unix())
 
 var (
 	passAll     = []check.Status{check.Pass, check.Pass, check.Pass}
@@ -93,7 +45,7 @@ func checks(statuses []check.Status, https, xmpp []probe.Timing, durations ...in
 	for i, c := range finesse.Criteria {
 		out[i] = check.CheckResult{Criterion: c, Status: statuses[i]}
 		if i < len(durations) {
-			out[i].Duration = ms(durations[i])
+			out[i].Duration = rt.Ms(durations[i])
 		}
 	}
 	out[0].Phases, out[1].Phases = https, xmpp
@@ -101,31 +53,31 @@ func checks(statuses []check.Status, https, xmpp []probe.Timing, durations ...in
 }
 
 func healthy(name string) check.ServerResult {
-	return check.ServerResult{Target: target(name), SystemInfo: httpsOK(pairInfo()), XMPP: xmppOK(),
-		Checks: checks(passAll, httpsPhases, xmppPhases, 21, 48, 15), Duration: ms(84)}
+	return check.ServerResult{Target: rt.Target(name), SystemInfo: rt.HTTPSOK(rt.PairInfo()), XMPP: rt.XMPPOK(),
+		Checks: checks(passAll, rt.HTTPSPhases, rt.XMPPPhases, 21, 48, 15), Duration: rt.Ms(84)}
 }
 
 func notInService(name string) check.ServerResult {
 	info := &systeminfo.Info{Status: "OUT_OF_SERVICE", StatusReason: "CTI link down", XMPPDomain: "finesse-a.example.com"}
-	return check.ServerResult{Target: target(name), SystemInfo: httpsOK(info), Duration: ms(22),
-		Checks: checks(failFirst, httpsPhases, nil, 21),
+	return check.ServerResult{Target: rt.Target(name), SystemInfo: rt.HTTPSOK(info), Duration: rt.Ms(22),
+		Checks: checks(failFirst, rt.HTTPSPhases, nil, 21),
 		Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.NotInService,
 			Err: &systeminfo.NotInServiceError{HTTPStatus: 200, Status: "OUT_OF_SERVICE", Reason: "CTI link down"}}}
 }
 
 func authFailed(name string) check.ServerResult {
-	phases := timings("connect", 2, "tls", 18, "stream", 4)
-	x := xmppOK()
+	phases := rt.Timings("connect", 2, "tls", 18, "stream", 4)
+	x := rt.XMPPOK()
 	x.JID, x.Timings = "", phases
-	return check.ServerResult{Target: target(name), SystemInfo: httpsOK(pairInfo()), XMPP: x, Duration: ms(60),
-		Checks:  checks(failSecond, httpsPhases, phases, 21, 35),
+	return check.ServerResult{Target: rt.Target(name), SystemInfo: rt.HTTPSOK(rt.PairInfo()), XMPP: x, Duration: rt.Ms(60),
+		Checks:  checks(failSecond, rt.HTTPSPhases, phases, 21, 35),
 		Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPAuthFailed, Err: errors.New("not-authorized")}}
 }
 
 // givenUp is a check ended at its deadline while SystemInfo was being
 // fetched: judged by that criterion, with none of the probe's facts.
 func givenUp(name string) check.ServerResult {
-	return check.ServerResult{Target: target(name), Duration: ms(2000),
+	return check.ServerResult{Target: rt.Target(name), Duration: rt.Ms(2000),
 		Checks: checks(failFirst, nil, nil, 2000),
 		Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnreachable,
 			Err: errors.New("context deadline exceeded")}}
@@ -133,7 +85,7 @@ func givenUp(name string) check.ServerResult {
 
 func run(require check.Require, servers ...check.ServerResult) check.Result {
 	return check.Result{Servers: servers, Require: require, Started: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
-		CertWarn: 30 * 24 * time.Hour, CertCrit: 7 * 24 * time.Hour, Duration: ms(2000)}
+		CertWarn: 30 * 24 * time.Hour, CertCrit: 7 * 24 * time.Hour, Duration: rt.Ms(2000)}
 }
 
 // A sample is one parsed series: family name, labels, value.
@@ -206,8 +158,8 @@ func healthySamples(server string) []sample {
 		m("finesse_tls_cert_not_after_timestamp_seconds", notAfter, "server", server, "port", "https"),
 		m("finesse_tls_cert_not_after_timestamp_seconds", notAfter, "server", server, "port", "xmpp"),
 	}
-	out = append(out, phaseSamples(server, "systeminfo", httpsPhases)...)
-	return append(out, phaseSamples(server, "xmpp", xmppPhases)...)
+	out = append(out, phaseSamples(server, "systeminfo", rt.HTTPSPhases)...)
+	return append(out, phaseSamples(server, "xmpp", rt.XMPPPhases)...)
 }
 
 func notInServiceSamples(server string) []sample {
@@ -221,7 +173,7 @@ func notInServiceSamples(server string) []sample {
 		m("finesse_systeminfo_in_service", 0, "server", server),
 		m("finesse_systeminfo_maintenance", 0, "server", server),
 		m("finesse_tls_cert_not_after_timestamp_seconds", notAfter, "server", server, "port", "https"),
-	}, phaseSamples(server, "systeminfo", httpsPhases)...)
+	}, phaseSamples(server, "systeminfo", rt.HTTPSPhases)...)
 }
 
 func authFailedSamples(server string) []sample {
@@ -238,8 +190,8 @@ func authFailedSamples(server string) []sample {
 		m("finesse_tls_cert_not_after_timestamp_seconds", notAfter, "server", server, "port", "https"),
 		m("finesse_tls_cert_not_after_timestamp_seconds", notAfter, "server", server, "port", "xmpp"),
 	}
-	out = append(out, phaseSamples(server, "systeminfo", httpsPhases)...)
-	return append(out, phaseSamples(server, "xmpp", timings("connect", 2, "tls", 18, "stream", 4))...)
+	out = append(out, phaseSamples(server, "systeminfo", rt.HTTPSPhases)...)
+	return append(out, phaseSamples(server, "xmpp", rt.Timings("connect", 2, "tls", 18, "stream", 4))...)
 }
 
 func concat(parts ...[]sample) []sample { return slices.Concat(parts...) }
@@ -321,15 +273,15 @@ func assertSamples(t *testing.T, got map[string]sample, want []sample) {
 
 func TestWriteText(t *testing.T) {
 	maintenance := healthy("finesse-a.example.com")
-	info := pairInfo()
+	info := rt.PairInfo()
 	info.FinesseMMode, info.LastCTIHeartbeatStatus = "IN_PROGRESS", "failure"
-	maintenance.SystemInfo = httpsOK(info)
+	maintenance.SystemInfo = rt.HTTPSOK(info)
 
 	connect := healthy("finesse-a.example.com")
 	connect.ConnectOnly = true
-	connect.Checks = checks(connectOnly, httpsPhases, xmppPhases, 21, 48)
+	connect.Checks = checks(connectOnly, rt.HTTPSPhases, rt.XMPPPhases, 21, 48)
 
-	internal := check.ServerResult{Target: target("finesse-a.example.com"), Duration: ms(10500),
+	internal := check.ServerResult{Target: rt.Target("finesse-a.example.com"), Duration: rt.Ms(10500),
 		Checks:  checks(skipAll, nil, nil),
 		Failure: &check.Failure{Code: finesse.Internal, Err: errors.New("the check did not stop at its deadline")}}
 
@@ -425,7 +377,7 @@ func TestHostileServerNames(t *testing.T) {
 // criterion counts once, with both durations.
 func TestDuplicateLabelSetsAreMerged(t *testing.T) {
 	first := healthy("finesse-a.example.com")
-	first.Checks[1].Phases = timings("connect", 2, "restart", 3, "restart", 4)
+	first.Checks[1].Phases = rt.Timings("connect", 2, "restart", 3, "restart", 4)
 	second := notInService("finesse-a.example.com")
 	sameAfterRepair := healthy("x")
 	sameAfterRepair.Target.Name = "bad\xff"
@@ -436,7 +388,7 @@ func TestDuplicateLabelSetsAreMerged(t *testing.T) {
 	a := "finesse-a.example.com"
 	want := concat(runSamples(check.VerdictDegraded, 12),
 		slices.DeleteFunc(healthySamples(a), func(s sample) bool { return s.labels["check"] == "xmpp" && s.labels["phase"] != "" }),
-		phaseSamples(a, "xmpp", timings("connect", 2, "restart", 7)),
+		phaseSamples(a, "xmpp", rt.Timings("connect", 2, "restart", 7)),
 		healthySamples("bad\uFFFD"))
 	assertSamples(t, got, want)
 }

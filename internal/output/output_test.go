@@ -18,66 +18,19 @@ import (
 	"github.com/finessectl/finessectl/internal/finesse"
 	goldenfile "github.com/finessectl/finessectl/internal/golden"
 	"github.com/finessectl/finessectl/internal/probe"
+	rt "github.com/finessectl/finessectl/internal/resulttest"
 	"github.com/finessectl/finessectl/internal/systeminfo"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-
-func pairInfo() *systeminfo.Info {
-	return &systeminfo.Info{
-		Status: "IN_SERVICE", DeploymentType: "UCCE", XMPPDomain: "finesse-a.example.com",
-		XMPPPubSubDomain: "pubsub.finesse-a.example.com", LastCTIHeartbeatStatus: "success",
-		SystemAuthMode: "NON_SSO", FinesseMMode: "NOT_IN_PROGRESS",
-		PrimaryNode:   &systeminfo.Node{Host: "finesse-a.example.com"},
-		SecondaryNode: &systeminfo.Node{Host: "finesse-b.example.com"},
-	}
-}
-
-func target(name string) check.Target {
-	t, err := check.ParseTarget(name)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-var certificate = &probe.Certificate{
-	Subject: "CN=finesse-a.example.com", Issuer: "CN=Example Corp Issuing CA",
-	DNSNames:  []string{"finesse-a.example.com"},
-	NotBefore: time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2028, 1, 15, 0, 0, 0, 0, time.UTC),
-}
-
-func timings(pairs ...any) []probe.Timing {
-	var ts []probe.Timing
-	for i := 0; i < len(pairs); i += 2 {
-		ts = append(ts, probe.Timing{Phase: pairs[i].(string), Duration: ms(pairs[i+1].(int))})
-	}
-	return ts
-}
-
-var httpsPhases = timings("dns", 1, "connect", 2, "tls", 12, "request", 5, "body", 1)
-
-func httpsOK(info *systeminfo.Info) *systeminfo.Response {
-	return &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", HTTPStatus: 200,
-		Proto: "HTTP/1.1", Info: info, Certificate: certificate, Timings: httpsPhases}
-}
-
-var xmppPhases = timings("connect", 2, "tls", 18, "stream", 4, "auth", 9, "restart", 6, "bind", 9)
-
-func xmppOK() *xmppprobe.Facts {
-	return &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com",
-		Certificate: certificate, TLSVersion: "TLS 1.3", JID: "1080001@finesse-a.example.com/finessectl-0a1b2c3d", Timings: xmppPhases}
-}
-
 func checks(statuses []check.Status, durations ...int) []check.CheckResult {
 	out := make([]check.CheckResult, len(finesse.Criteria))
 	for i, c := range finesse.Criteria {
 		out[i] = check.CheckResult{Criterion: c, Status: statuses[i]}
 		if i < len(durations) {
-			out[i].Duration = ms(durations[i])
+			out[i].Duration = rt.Ms(durations[i])
 		}
 	}
 	return out
@@ -121,8 +74,8 @@ var (
 )
 
 func healthy(name string) check.ServerResult {
-	return check.ServerResult{Target: target(name), SystemInfo: httpsOK(pairInfo()), XMPP: xmppOK(), Presence: available,
-		Checks: checks(passAll, 21, 48, 15), Duration: ms(84)}
+	return check.ServerResult{Target: rt.Target(name), SystemInfo: rt.HTTPSOK(rt.PairInfo()), XMPP: rt.XMPPOK(), Presence: available,
+		Checks: checks(passAll, 21, 48, 15), Duration: rt.Ms(84)}
 }
 
 // Results built by hand: durations and facts fixed, so goldens are stable.
@@ -132,13 +85,13 @@ var results = map[string]check.Result{
 
 	"presence-unavailable-and-peer-refused": {Servers: []check.ServerResult{
 		{
-			Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), XMPP: xmppOK(), Duration: ms(3070),
+			Target: rt.Target("finesse-a.example.com"), SystemInfo: rt.HTTPSOK(rt.PairInfo()), XMPP: rt.XMPPOK(), Duration: rt.Ms(3070),
 			Checks:   checks(failThird, 20, 50, 3000),
 			Presence: &check.PresenceResult{JID: "finesse@finesse-a.example.com", Received: true, Presence: xmppprobe.Presence{Status: "shutting down"}},
 			Failure:  &check.Failure{Criterion: finesse.CriterionPresence, Code: finesse.FinesseUnavailable, Err: errors.New("unavailable")},
 		},
 		{
-			Target: target("finesse-b.example.com:8445"), Duration: ms(1),
+			Target: rt.Target("finesse-b.example.com:8445"), Duration: rt.Ms(1),
 			SystemInfo: &systeminfo.Response{URL: "https://finesse-b.example.com:8445/finesse/api/SystemInfo"},
 			Checks:     checks(failFirst, 1),
 			Failure:    &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnreachable, Err: errRefused},
@@ -147,7 +100,7 @@ var results = map[string]check.Result{
 
 	"dns-failure-with-available-peer": {Servers: []check.ServerResult{
 		{
-			Target: target("finesse-c.example.com"), Duration: ms(3),
+			Target: rt.Target("finesse-c.example.com"), Duration: rt.Ms(3),
 			SystemInfo:     &systeminfo.Response{URL: "https://finesse-c.example.com:8445/finesse/api/SystemInfo"},
 			Checks:         checks(failFirst, 3),
 			AvailablePeers: []string{"finesse-a.example.com"},
@@ -159,13 +112,13 @@ var results = map[string]check.Result{
 	}},
 
 	"connect-only": {Servers: []check.ServerResult{{
-		Target: target("https://finesse-a.example.com:8445"), SystemInfo: httpsOK(pairInfo()), ConnectOnly: true, Duration: ms(40),
-		XMPP:   &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com", Certificate: certificate, TLSVersion: "TLS 1.3", Timings: timings("connect", 2, "tls", 14, "stream", 4)},
+		Target: rt.Target("https://finesse-a.example.com:8445"), SystemInfo: rt.HTTPSOK(rt.PairInfo()), ConnectOnly: true, Duration: rt.Ms(40),
+		XMPP:   &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com", Certificate: rt.Certificate, TLSVersion: "TLS 1.3", Timings: rt.Timings("connect", 2, "tls", 14, "stream", 4)},
 		Checks: checks(connectOnly, 20, 20),
 	}}},
 
 	"internal-error": {Servers: []check.ServerResult{{
-		Target: target("finesse-a.example.com"), Duration: ms(10500),
+		Target: rt.Target("finesse-a.example.com"), Duration: rt.Ms(10500),
 		Checks: []check.CheckResult{
 			{Criterion: finesse.CriterionSystemInfo, Status: check.Skipped},
 			{Criterion: finesse.CriterionXMPP, Status: check.Skipped},
@@ -175,7 +128,7 @@ var results = map[string]check.Result{
 	}}},
 
 	"hostile-server-text": {Servers: []check.ServerResult{{
-		Target: target("finesse-a.example.com"), Duration: ms(5),
+		Target: rt.Target("finesse-a.example.com"), Duration: rt.Ms(5),
 		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", HTTPStatus: 200, Proto: "HTTP/1.1",
 			Info: &systeminfo.Info{Status: "\x1b[2J\x1b[31mOUT_OF_SERVICE\u009b0m", StatusReason: "evil\u202etxt.exe\u0085line",
 				XMPPDomain: "\u202ecom.elpmaxe", PrimaryNode: &systeminfo.Node{Host: "a\u009d0;title\x07"}, SecondaryNode: &systeminfo.Node{Host: "b\nforged line"}}},
@@ -186,28 +139,28 @@ var results = map[string]check.Result{
 
 	"maintenance-and-heartbeat-warnings": {Servers: []check.ServerResult{func() check.ServerResult {
 		s := healthy("finesse-a.example.com")
-		info := pairInfo()
+		info := rt.PairInfo()
 		info.FinesseMMode, info.FinesseTimeInMMode = "IN_PROGRESS", "120000"
 		info.LastCTIHeartbeatStatus, info.LastSuccessCTIHeartbeatTime = "failure", "1764511200000"
-		s.SystemInfo = httpsOK(info)
+		s.SystemInfo = rt.HTTPSOK(info)
 		s.Warnings = []check.Warning{{Code: check.WarnMaintenance, Severity: check.SeverityWarning}, {Code: check.WarnCTIHeartbeat, Severity: check.SeverityWarning}}
 		return s
 	}()}},
 
 	"auth-failed-with-hints": {Servers: []check.ServerResult{func() check.ServerResult {
-		info := pairInfo()
+		info := rt.PairInfo()
 		info.SystemAuthMode = "HYBRID"
-		x := xmppOK()
-		x.JID, x.Timings = "", timings("connect", 2, "tls", 18, "stream", 4)
-		return check.ServerResult{Target: target("finesse-a.example.com"), SystemInfo: httpsOK(info), XMPP: x,
-			Checks: checks(failSecond, 21, 40), Duration: ms(62),
+		x := rt.XMPPOK()
+		x.JID, x.Timings = "", rt.Timings("connect", 2, "tls", 18, "stream", 4)
+		return check.ServerResult{Target: rt.Target("finesse-a.example.com"), SystemInfo: rt.HTTPSOK(info), XMPP: x,
+			Checks: checks(failSecond, 21, 40), Duration: rt.Ms(62),
 			Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPAuthFailed,
 				Err:   &xmppprobe.PhaseError{Phase: xmppprobe.PhaseAuth, Err: &xmppprobe.AuthError{Condition: "not-authorized"}},
 				Hints: []check.Hint{check.HintAgentID, check.HintSSO}}}
 	}()}},
 
 	"presence-missing-not-in-roster": {Servers: []check.ServerResult{{
-		Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), XMPP: xmppOK(), Duration: ms(3071),
+		Target: rt.Target("finesse-a.example.com"), SystemInfo: rt.HTTPSOK(rt.PairInfo()), XMPP: rt.XMPPOK(), Duration: rt.Ms(3071),
 		Checks:   checks(failThird, 21, 50, 3000),
 		Presence: &check.PresenceResult{JID: "finesse@finesse-a.example.com", Presence: xmppprobe.Presence{Roster: xmppprobe.RosterState{Received: true}}},
 		Failure: &check.Failure{Criterion: finesse.CriterionPresence, Code: finesse.FinessePresenceMissing,
@@ -217,7 +170,7 @@ var results = map[string]check.Result{
 	"pair-degraded-require-any": {Require: check.RequireAny, Servers: []check.ServerResult{
 		healthy("finesse-a.example.com"),
 		{
-			Target: target("finesse-b.example.com"), Duration: ms(1),
+			Target: rt.Target("finesse-b.example.com"), Duration: rt.Ms(1),
 			SystemInfo: &systeminfo.Response{URL: "https://finesse-b.example.com:8445/finesse/api/SystemInfo"},
 			Checks:     checks(failFirst, 1), AvailablePeers: []string{"finesse-a.example.com"},
 			Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnreachable, Err: errRefused},
@@ -227,7 +180,7 @@ var results = map[string]check.Result{
 	"certificate-expiring-and-peer-added": {Servers: []check.ServerResult{
 		func() check.ServerResult {
 			s := healthy("finesse-a.example.com")
-			soon := *certificate
+			soon := *rt.Certificate
 			soon.NotAfter = started.Add(3*24*time.Hour + time.Hour)
 			s.SystemInfo.Certificate, s.XMPP.Certificate = &soon, &soon
 			s.Warnings = []check.Warning{{Code: check.WarnHTTPSCertExpiring, Severity: check.SeverityCritical},
@@ -242,29 +195,29 @@ var results = map[string]check.Result{
 	}},
 
 	"systeminfo-not-finesse": {Servers: []check.ServerResult{{
-		Target: target("finesse-a.example.com"), Duration: ms(22),
+		Target: rt.Target("finesse-a.example.com"), Duration: rt.Ms(22),
 		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", HTTPStatus: 404, Proto: "HTTP/1.1",
-			Certificate: certificate, Timings: httpsPhases},
+			Certificate: rt.Certificate, Timings: rt.HTTPSPhases},
 		Checks: checks(failFirst, 22),
 		Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoUnusable,
 			Err: fmt.Errorf("%w: HTTP 404 Not Found, an HTML page titled \"Not Found\"", systeminfo.ErrUnusable)},
 	}}},
 
 	"notification-service-down": {Servers: []check.ServerResult{{
-		Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), Duration: ms(23),
-		XMPP:   &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Timings: timings("connect", 1)},
+		Target: rt.Target("finesse-a.example.com"), SystemInfo: rt.HTTPSOK(rt.PairInfo()), Duration: rt.Ms(23),
+		XMPP:   &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Timings: rt.Timings("connect", 1)},
 		Checks: checks(failSecond, 21, 1),
 		Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPConnectionFailed,
 			Err: &xmppprobe.PhaseError{Phase: xmppprobe.PhaseConnect, Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}}},
 	}}},
 
 	"xmpp-certificate-expired": {Servers: []check.ServerResult{func() check.ServerResult {
-		expired := *certificate
+		expired := *rt.Certificate
 		expired.NotAfter = started.Add(-2 * 24 * time.Hour)
-		x := xmppOK()
-		x.Certificate, x.TLSVersion, x.JID, x.Timings = &expired, "", "", timings("connect", 2, "tls", 9)
-		return check.ServerResult{Target: target("finesse-a.example.com"), SystemInfo: httpsOK(pairInfo()), XMPP: x,
-			Checks: checks(failSecond, 21, 11), Duration: ms(32),
+		x := rt.XMPPOK()
+		x.Certificate, x.TLSVersion, x.JID, x.Timings = &expired, "", "", rt.Timings("connect", 2, "tls", 9)
+		return check.ServerResult{Target: rt.Target("finesse-a.example.com"), SystemInfo: rt.HTTPSOK(rt.PairInfo()), XMPP: x,
+			Checks: checks(failSecond, 21, 11), Duration: rt.Ms(32),
 			Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPTLS,
 				Err: &xmppprobe.PhaseError{Phase: xmppprobe.PhaseTLS, Err: &probe.TLSError{Err: &tls.CertificateVerificationError{
 					Err: x509.CertificateInvalidError{Cert: &x509.Certificate{}, Reason: x509.Expired, Detail: "current time 2026-11-30T12:00:00Z is after 2026-11-28T12:00:00Z"}}}}}}
@@ -274,26 +227,26 @@ var results = map[string]check.Result{
 	// decide the monitoring plugin's state.
 	"slow-server": {Servers: []check.ServerResult{func() check.ServerResult {
 		s := healthy("finesse-a.example.com")
-		s.Checks, s.Duration = checks(passAll, 2100, 3900, 100), ms(6100)
+		s.Checks, s.Duration = checks(passAll, 2100, 3900, 100), rt.Ms(6100)
 		return s
 	}()}},
 
 	// Two slow servers checked one after the other (--concurrency 1): the
 	// run takes longer than either.
-	"slow-pair-in-waves": {Duration: ms(12200), Servers: []check.ServerResult{func() check.ServerResult {
+	"slow-pair-in-waves": {Duration: rt.Ms(12200), Servers: []check.ServerResult{func() check.ServerResult {
 		s := healthy("finesse-a.example.com")
-		s.Checks, s.Duration = checks(passAll, 2100, 3900, 100), ms(6100)
+		s.Checks, s.Duration = checks(passAll, 2100, 3900, 100), rt.Ms(6100)
 		return s
 	}(), func() check.ServerResult {
 		s := healthy("finesse-b.example.com")
-		s.Checks, s.Duration = checks(passAll, 2000, 4000, 100), ms(6100)
+		s.Checks, s.Duration = checks(passAll, 2000, 4000, 100), rt.Ms(6100)
 		return s
 	}()}},
 
 	"https-certificate-untrusted": {Servers: []check.ServerResult{{
-		Target: target("finesse-a.example.com"), Duration: ms(14),
-		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", Certificate: certificate,
-			Timings: timings("dns", 1, "connect", 2, "tls", 11)},
+		Target: rt.Target("finesse-a.example.com"), Duration: rt.Ms(14),
+		SystemInfo: &systeminfo.Response{URL: "https://finesse-a.example.com:8445/finesse/api/SystemInfo", Certificate: rt.Certificate,
+			Timings: rt.Timings("dns", 1, "connect", 2, "tls", 11)},
 		Checks: checks(failFirst, 14),
 		Failure: &check.Failure{Criterion: finesse.CriterionSystemInfo, Code: finesse.SystemInfoTLS,
 			Err: fmt.Errorf("GET https://finesse-a.example.com:8445/finesse/api/SystemInfo: %w",
@@ -379,7 +332,7 @@ func TestJSONKeysAlwaysPresent(t *testing.T) {
 }
 
 func TestDuration(t *testing.T) {
-	tests := map[time.Duration]string{0: "0ms", ms(1): "1ms", 1500 * time.Microsecond: "2ms", ms(999): "999ms", ms(1000): "1.00s", ms(3070): "3.07s"}
+	tests := map[time.Duration]string{0: "0ms", rt.Ms(1): "1ms", 1500 * time.Microsecond: "2ms", rt.Ms(999): "999ms", rt.Ms(1000): "1.00s", rt.Ms(3070): "3.07s"}
 	for d, want := range tests {
 		if got := Duration(d); got != want {
 			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
