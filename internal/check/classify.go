@@ -33,7 +33,7 @@ func xmppCode(err error) finesse.Code {
 	var pe *xmppprobe.PhaseError
 	var te *probe.TLSError
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), errors.Is(err, ErrLoginRefused):
 		return finesse.XMPPAuthFailed
 	// A server that takes the credentials and never answers has a stuck
 	// authentication backend; one that ends the stream instead is going

@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ func TestCollectBoundsConcurrencyAndKeepsOrder(t *testing.T) {
 		var mu sync.Mutex
 		var inFlight, most int
 		var started []string
-		collect(targets, limit, time.Second, stuckGrace, func(t Target, _ *progress) ServerResult {
+		collect(targets, limit, time.Second, time.Time{}, stuckGrace, func(t Target, _ *progress) ServerResult {
 			mu.Lock()
 			inFlight++
 			most = max(most, inFlight)
@@ -145,7 +146,7 @@ func TestGivingUpDuringXMPPIsAnXMPPFailure(t *testing.T) {
 	defer cancel()
 
 	const timeout = 2 * time.Second
-	res := collect([]Target{tg}, 1, timeout, stuckGrace, func(t Target, pr *progress) ServerResult {
+	res := collect([]Target{tg}, 1, timeout, time.Time{}, stuckGrace, func(t Target, pr *progress) ServerResult {
 		return checkServer(ctx, t, opts, client, io.Discard, pr)
 	})
 	s := res.Servers[0]
@@ -160,5 +161,24 @@ func TestGivingUpDuringXMPPIsAnXMPPFailure(t *testing.T) {
 	}
 	if s.Duration < timeout+stuckGrace {
 		t.Fatalf("given up on after %v, before %v", s.Duration, timeout+stuckGrace)
+	}
+}
+
+// A run's deadline bounds every wave: a server whose turn comes after it is
+// not checked, and one that starts close to it gets only what is left.
+func TestCollectKeepsTheRunsDeadline(t *testing.T) {
+	deadline := time.Now().Add(100 * time.Millisecond)
+	var got []time.Duration
+	res := collect([]Target{{Name: "a"}, {Name: "b"}}, 1, time.Hour, deadline, stuckGrace, func(t Target, p *progress) ServerResult {
+		got = append(got, time.Until(deadline))
+		<-time.After(time.Until(deadline)) // the check uses up what is left
+		return ServerResult{Target: t, Checks: initialChecks()}
+	})
+	if len(got) != 1 {
+		t.Fatalf("%d checks ran, want the first only", len(got))
+	}
+	b := res.Servers[1]
+	if b.ExitCode() != 70 || b.Failure == nil || !errors.Is(b.Failure.Err, context.DeadlineExceeded) || !strings.Contains(b.Failure.Err.Error(), "not checked") {
+		t.Errorf("server of the second wave: exit %d, %v; want 70, not checked", b.ExitCode(), b.Failure)
 	}
 }

@@ -70,7 +70,27 @@ type Options struct {
 	Peers              bool
 	CertWarn, CertCrit time.Duration
 	Now                func() time.Time // time.Now when nil
+	// Logins, when set, is asked before every login and told how it
+	// ended; serve's way of keeping a storm of scrapes from locking the
+	// probe account.
+	Logins LoginGate
 }
+
+// LoginGate admits logins. Finesse locks an account after five bad
+// passwords, so a caller that runs many checks with one account can hold
+// them to one login at a time and refuse credentials that already failed.
+type LoginGate interface {
+	// Begin waits for a login's turn. An error wrapping ErrLoginRefused
+	// means the login must not be tried, and fails the XMPP criterion with
+	// exit 22 as a rejected password does.
+	Begin(ctx context.Context) error
+	// End follows every successful Begin, saying whether the server
+	// rejected the credentials.
+	End(rejected bool)
+}
+
+// ErrLoginRefused marks a LoginGate's refusal.
+var ErrLoginRefused = errors.New("login refused")
 
 func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
@@ -135,7 +155,8 @@ func runRound(ctx context.Context, targets []Target, opts Options) []ServerResul
 		https.ServerName = opts.TLSServerName
 	}
 	trace := &traceSink{w: opts.Trace}
-	return collect(targets, opts.Concurrency, opts.Timeout, stuckGrace, func(t Target, p *progress) ServerResult {
+	deadline, _ := ctx.Deadline()
+	return collect(targets, opts.Concurrency, opts.Timeout, deadline, stuckGrace, func(t Target, p *progress) ServerResult {
 		// A client, and so a transport, of its own per server: checks share
 		// no connections, and a failed fetch's cleanup (which walks every
 		// dial of its transport) stays cheap with thousands in flight.
@@ -207,7 +228,11 @@ func certWarnings(s ServerResult, r Result) []Warning {
 // timeout plus grace is given up on and judged by its progress, so a wave
 // ends on time however slowly a loaded machine closes sockets; a check that
 // panics is an internal error rather than Go's exit status 2.
-func collect(targets []Target, limit int, timeout, grace time.Duration, check func(Target, *progress) ServerResult) Result {
+//
+// A non-zero deadline bounds the whole run, as a scrape's does: a check gets
+// what is left of it when that is less than timeout, and a server whose turn
+// comes after it is not checked.
+func collect(targets []Target, limit int, timeout time.Duration, deadline time.Time, grace time.Duration, check func(Target, *progress) ServerResult) Result {
 	res := Result{Servers: make([]ServerResult, len(targets))}
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
@@ -227,6 +252,14 @@ func collect(targets []Target, limit int, timeout, grace time.Duration, check fu
 				}
 			}
 			start := time.Now()
+			timeout := timeout
+			if !deadline.IsZero() {
+				timeout = min(timeout, deadline.Sub(start))
+			}
+			if timeout <= 0 {
+				settle(notChecked(t))
+				return
+			}
 			p := newProgress(t, start)
 			giveUp := time.AfterFunc(timeout+grace, func() { settle(p.overdue(timeout, time.Since(start))) })
 			r := guarded(t, func(t Target) ServerResult { return check(t, p) })
@@ -291,6 +324,12 @@ func guarded(t Target, check func(Target) ServerResult) (r ServerResult) {
 		}
 	}()
 	return check(t)
+}
+
+// notChecked is a server whose turn came after the run's deadline. No
+// criterion failed, so none is named; the exit code is finessectl's own.
+func notChecked(t Target) ServerResult {
+	return internalFailure(t, fmt.Errorf("not checked: the run's deadline passed before this server's turn: %w", context.DeadlineExceeded))
 }
 
 // internalFailure is a verdict finessectl could not reach; no criterion is
@@ -400,7 +439,7 @@ func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o 
 	start := time.Now()
 	err := sess.Connect(ctx)
 	if err == nil && !o.ConnectOnly {
-		err = sess.Login(ctx, o.User, o.Password, xmppprobe.NewResource())
+		err = login(ctx, sess, o)
 	}
 	facts := sess.Facts()
 	r.XMPP = &facts
@@ -413,6 +452,19 @@ func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o 
 		}
 	}
 	return finish(r, finesse.CriterionXMPP, start, f)
+}
+
+func login(ctx context.Context, sess *xmppprobe.Session, o Options) error {
+	if o.Logins == nil {
+		return sess.Login(ctx, o.User, o.Password, xmppprobe.NewResource())
+	}
+	if err := o.Logins.Begin(ctx); err != nil {
+		return err
+	}
+	err := sess.Login(ctx, o.User, o.Password, xmppprobe.NewResource())
+	var rejected *xmppprobe.AuthError
+	o.Logins.End(errors.As(err, &rejected))
+	return err
 }
 
 func checkPresence(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, jid string, wait time.Duration, p *progress) *Failure {

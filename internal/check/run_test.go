@@ -190,7 +190,7 @@ func TestCollectGivesUpOnlyOnOverrunningChecks(t *testing.T) {
 			const timeout = 10 * time.Millisecond
 			targets := []Target{{Name: "first"}, {Name: "stuck"}, {Name: "late"}}
 			for i := 0; i < 20; i++ {
-				res := collect(targets, len(targets), timeout, 40*time.Millisecond, func(t Target, p *progress) ServerResult {
+				res := collect(targets, len(targets), timeout, time.Time{}, 40*time.Millisecond, func(t Target, p *progress) ServerResult {
 					r := ServerResult{Target: t, Checks: initialChecks()}
 					switch t.Name {
 					case "stuck":
@@ -236,7 +236,7 @@ func stall(p *progress, r *ServerResult, reached int) {
 
 // Progress does not hide a panic: it is a bug, whatever criterion it hit.
 func TestCollectTurnsAPanicIntoAnInternalError(t *testing.T) {
-	res := collect([]Target{{Name: "a"}, {Name: "b"}}, 2, time.Second, stuckGrace, func(t Target, p *progress) ServerResult {
+	res := collect([]Target{{Name: "a"}, {Name: "b"}}, 2, time.Second, time.Time{}, stuckGrace, func(t Target, p *progress) ServerResult {
 		r := ServerResult{Target: t, Checks: initialChecks()}
 		if t.Name == "b" {
 			stall(p, &r, 1)

@@ -216,21 +216,23 @@ func addCheckFlags(f *pflag.FlagSet, opts *CheckOptions) {
 	f.StringVarP(&opts.User, "user", "u", "", "probe user ID (default $FINESSE_USER)")
 	f.StringVar(&opts.PasswordFile, "password-file", "", "read the probe password from the first line of `FILE` ('-' for stdin; default $FINESSE_PASSWORD)")
 	f.BoolVar(&opts.ConnectOnly, "connect-only", false, "do not log in: check SystemInfo and XMPP up to the stream, skip presence")
-	f.StringVar(&opts.XMPPTLS, "xmpp-tls", string(xmppprobe.DirectTLS), "XMPP security: 'direct' (TLS from the first byte) or 'starttls'")
+	f.Var(newChoice(&opts.XMPPTLS, string(xmppprobe.DirectTLS), "direct (port 5223) or starttls (port 5222)", string(xmppprobe.DirectTLS), string(xmppprobe.StartTLS)),
+		"xmpp-tls", "XMPP security: 'direct' (TLS from the first byte) or 'starttls'")
 	f.IntVar(&opts.XMPPPort, "xmpp-port", 0, "XMPP port (default 5223 for direct, 5222 for starttls)")
 	f.StringVar(&opts.FinesseJID, "finesse-jid", "", "JID whose presence is awaited (default finesse@<xmppDomain>)")
 	f.StringVar(&opts.CAFile, "ca-file", "", "trust the certificates in this PEM `FILE` instead of the system roots")
 	f.BoolVarP(&opts.Insecure, "insecure", "k", false, "do not verify TLS certificates (the password is then exposed to a man in the middle)")
 	f.StringVar(&opts.TLSServerName, "tls-server-name", "", "verify certificates against this name instead of the dialed host")
-	f.StringVar(&opts.Require, "require", string(check.RequireAll), "'all' servers must pass, or 'any' one (a pair with one node up is degraded, exit 0)")
+	f.Var(newChoice(&opts.Require, string(check.RequireAll), "all (every server must pass) or any (one is enough)", string(check.RequireAll), string(check.RequireAny)),
+		"require", "'all' servers must pass, or 'any' one (a pair with one node up is degraded, exit 0)")
 	f.BoolVar(&opts.Peers, "peers", false, "also check the alternate node each server's SystemInfo names")
 	opts.CertWarn, opts.CertCrit = daysValue(check.DefaultCertWarn), daysValue(check.DefaultCertCrit)
 	f.Var(&opts.CertWarn, "cert-warn", "warn when a port's certificate expires within this time (30d, 720h)")
 	f.Var(&opts.CertCrit, "cert-crit", "critical warning when a port's certificate expires within this time")
-	f.StringVarP(&opts.Output, "output", "o", "text", "report format: "+strings.Join(outputFormats, ", "))
+	f.VarP(newChoice(&opts.Output, "text", strings.Join(outputFormats, ", "), outputFormats...), "output", "o", "report format: "+strings.Join(outputFormats, ", "))
 	f.StringVarP(&opts.Warning, "warning", "w", "", "with -o nagios: WARNING when the run's duration in seconds is outside this `RANGE` (10, 10:, ~:10, 10:20, @10:20)")
 	f.StringVarP(&opts.Critical, "critical", "c", "", "with -o nagios: CRITICAL when the run's duration in seconds is outside this `RANGE`")
-	f.StringVar(&opts.Color, "color", "auto", "colour the text report: auto, always or never")
+	f.Var(newChoice(&opts.Color, "auto", "auto, always or never", "auto", "always", "never"), "color", "colour the text report: auto, always or never")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when every server passed; the full report otherwise")
 	f.StringVar(&opts.Textfile, "textfile", "", "also write the Prometheus metrics to `PATH`, atomically, for node_exporter's textfile collector")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "show the timing of each phase (dns, connect, tls ...) and the certificates seen")
@@ -347,21 +349,10 @@ func runCheck(ctx context.Context, all *CheckOptions) error {
 // mistake is a usage error that says how to fix it.
 func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 	var c check.Options
-	if !slices.Contains(outputFormats, o.Output) {
-		return c, nil, usageError("--output %q: use %s", o.Output, strings.Join(outputFormats, ", "))
-	}
 	if err := o.resolveThresholds(); err != nil {
 		return c, nil, err
 	}
-	switch o.Color {
-	case "auto", "always", "never":
-	default:
-		return c, nil, usageError("--color %q: use auto, always or never", o.Color)
-	}
 	mode := xmppprobe.TLSMode(o.XMPPTLS)
-	if mode != xmppprobe.DirectTLS && mode != xmppprobe.StartTLS {
-		return c, nil, usageError("--xmpp-tls %q: use direct (port 5223) or starttls (port 5222)", o.XMPPTLS)
-	}
 	if o.Timeout > maxTimeout {
 		return c, nil, usageError("--timeout %v: a check may take at most %v", o.Timeout, maxTimeout)
 	}
@@ -379,9 +370,6 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		return c, nil, usageError("--concurrency %d: use 1 or more", o.Concurrency)
 	}
 	require := check.Require(o.Require)
-	if require != check.RequireAll && require != check.RequireAny {
-		return c, nil, usageError("--require %q: use all (every server must pass) or any (one is enough)", o.Require)
-	}
 	if o.CertWarn <= 0 || o.CertCrit <= 0 || o.CertCrit > o.CertWarn {
 		return c, nil, usageError("--cert-warn %s and --cert-crit %s: use positive durations, --cert-crit no longer than --cert-warn (such as 30d and 7d)", &o.CertWarn, &o.CertCrit)
 	}
@@ -652,6 +640,9 @@ func (o *CheckOptions) derive(file *config.File, c *config.Cluster) (*CheckOptio
 		}
 		run.origin = fmt.Sprintf("cluster %q of %s", c.Name, file.Path)
 	}
+	if err := checkFiles(file, flags, o.flags, file.Defaults, settingsOf(c)); err != nil {
+		return nil, &exitError{Code: finesse.Usage, Err: err}
+	}
 	var err error
 	o.flags.Visit(func(fl *pflag.Flag) {
 		if err == nil && flags.Lookup(fl.Name) != nil {
@@ -663,4 +654,37 @@ func (o *CheckOptions) derive(file *config.File, c *config.Cluster) (*CheckOptio
 	}
 	run.presenceTimeoutSet = flags.Changed("presence-timeout")
 	return run, nil
+}
+
+func settingsOf(c *config.Cluster) []config.Setting {
+	if c == nil {
+		return nil
+	}
+	return c.Settings
+}
+
+// checkFiles reports a file the config file names that does not exist at
+// the line naming it; the file is read only later, when the line is no longer
+// known. A file the command line names instead is judged as the flag's.
+func checkFiles(file *config.File, flags, cmdline *pflag.FlagSet, layers ...[]config.Setting) error {
+	last := map[string]config.Setting{}
+	for _, settings := range layers {
+		for _, s := range settings {
+			last[s.Flag] = s
+		}
+	}
+	for _, name := range []string{"ca-file", "password-file"} {
+		s, ok := last[name]
+		if !ok || cmdline.Changed(name) {
+			continue
+		}
+		path := flags.Lookup(name).Value.String()
+		if path == "-" {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			return &config.Error{Path: file.Path, Line: s.Line, Msg: fmt.Sprintf("%s: %v", s.Key, err)}
+		}
+	}
+	return nil
 }

@@ -46,7 +46,11 @@ func resolveArgs(t *testing.T, env map[string]string, stdin string, args []strin
 	cmd.SetOut(tio.out)
 	cmd.SetErr(tio.errOut)
 	if err := cmd.Execute(); err != nil {
-		t.Fatalf("execute: %v", err)
+		// A value a flag refuses as it is parsed.
+		if wantErr == "" || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("execute: %v, want an error containing %q", err, wantErr)
+		}
+		return opts, copts, targets, false
 	}
 	copts, targets, err := opts.resolve()
 	if wantErr != "" {

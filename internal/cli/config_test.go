@@ -55,7 +55,7 @@ const precedenceConfig = `defaults:
   timeout: 8s
   require: any
   user: "1080001"
-  ca_file: /etc/finessectl/default-ca.pem
+  ca_file: default-ca.pem
   xmpp_port: 5300
 clusters:
   site1:
@@ -68,11 +68,23 @@ clusters:
     servers: [a2.example.com]
 `
 
+// writePrecedenceConfig writes precedenceConfig into dir with the CA files
+// it names, which planning requires to exist.
+func writePrecedenceConfig(t *testing.T, dir string) string {
+	t.Helper()
+	for _, f := range []string{"default-ca.pem", "site1-ca.pem"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return writeConfig(t, dir, precedenceConfig)
+}
+
 // Flags given on the command line override the cluster, the cluster
 // overrides defaults, defaults override the flags' own defaults.
 func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, precedenceConfig)
+	cfg := writePrecedenceConfig(t, dir)
 	type want struct {
 		timeout  time.Duration
 		require  string
@@ -89,12 +101,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{"cluster over defaults", []string{"--config", cfg, "--cluster", "site1"},
 			want{6 * time.Second, "any", "1080009", filepath.Join(dir, "site1-ca.pem"), 5222, "a1.example.com b1.example.com"}},
 		{"defaults where the cluster is silent", []string{"--config", cfg, "--cluster", "site2"},
-			want{8 * time.Second, "any", "1080001", "/etc/finessectl/default-ca.pem", 5300, "a2.example.com"}},
+			want{8 * time.Second, "any", "1080001", filepath.Join(dir, "default-ca.pem"), 5300, "a2.example.com"}},
 		{"command line over the cluster", []string{"--config", cfg, "--cluster", "site1", "-t", "3s", "--require", "all",
 			"-u", "1080777", "--ca-file", "cli.pem", "--xmpp-port", "5999"},
 			want{3 * time.Second, "all", "1080777", "cli.pem", 5999, "a1.example.com b1.example.com"}},
 		{"servers on the command line take defaults only", []string{"--config", cfg, "x.example.com"},
-			want{8 * time.Second, "any", "1080001", "/etc/finessectl/default-ca.pem", 5300, "x.example.com"}},
+			want{8 * time.Second, "any", "1080001", filepath.Join(dir, "default-ca.pem"), 5300, "x.example.com"}},
 		{"built-in defaults without a config", []string{"x.example.com"},
 			want{check.DefaultTimeout, "all", "", "", 0, "x.example.com"}},
 	}
@@ -118,7 +130,7 @@ func TestConfigRunsEveryCluster(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(xdg, "finessectl"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeConfig(t, filepath.Join(xdg, "finessectl"), precedenceConfig)
+	writePrecedenceConfig(t, filepath.Join(xdg, "finessectl"))
 	for _, env := range []map[string]string{
 		{"XDG_CONFIG_HOME": xdg},
 		{"HOME": filepath.Dir(xdg), "XDG_CONFIG_HOME": ""},
@@ -194,11 +206,31 @@ func TestConfigSizeLimit(t *testing.T) {
 
 // A value a cluster sets that only resolve can judge names the cluster.
 func TestConfigResolveErrorNamesTheCluster(t *testing.T) {
-	cfg := writeConfig(t, t.TempDir(), "clusters:\n  site1:\n    servers: [a]\n    require: some\n    connect_only: true\n")
+	cfg := writeConfig(t, t.TempDir(), "clusters:\n  site1:\n    servers: [a]\n    timeout: 2h\n    connect_only: true\n")
 	tio := newTestIO(nil, "")
 	if code := Main(context.Background(), []string{"check", "--config", cfg}, tio.ios, ""); code != 64 ||
-		!strings.Contains(tio.errOut.String(), `cluster "site1" of `+cfg+`: --require "some"`) {
+		!strings.Contains(tio.errOut.String(), `cluster "site1" of `+cfg+`: --timeout 2h0m0s`) {
 		t.Fatalf("exit %d, stderr %s", code, tio.errOut)
+	}
+}
+
+// A value with a fixed set of choices, or a file that does not exist, is
+// refused at its line.
+func TestConfigValueErrorsNameTheLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ yaml, want string }{
+		{"clusters:\n  c:\n    servers: [a]\n    require: some\n", `:4: require: "some": use all`},
+		{"defaults:\n  timeout: 5s\n  xmpp_tls: plain\nclusters:\n  c:\n    servers: [a]\n", `:3: xmpp_tls: "plain": use direct`},
+		{"defaults:\n  output: yaml\nclusters:\n  c:\n    servers: [a]\n", `:2: output: "yaml": use text, json`},
+		{"clusters:\n  c:\n    servers: [a]\n    ca_file: missing.pem\n", `:4: ca_file: stat ` + filepath.Join(dir, "missing.pem")},
+		{"defaults:\n  password_file: missing.pw\nclusters:\n  c:\n    servers: [a]\n", `:2: password_file: stat ` + filepath.Join(dir, "missing.pw")},
+	} {
+		cfg := writeConfig(t, dir, tt.yaml)
+		tio := newTestIO(nil, "")
+		if code := Main(context.Background(), []string{"check", "--config", cfg}, tio.ios, ""); code != 64 ||
+			!strings.Contains(tio.errOut.String(), cfg+tt.want) {
+			t.Errorf("%q: exit %d, want 64 naming %q\n%s", tt.yaml, code, cfg+tt.want, tio.errOut)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/config"
 	"github.com/finessectl/finessectl/internal/exporter"
 	"github.com/finessectl/finessectl/internal/finesse"
 )
@@ -25,6 +27,9 @@ type ServeOptions struct {
 
 	Listen      string
 	MinInterval time.Duration
+	// AllowTargets are the --allow-target host patterns: the servers a
+	// scrape may name besides those of the config file's clusters.
+	AllowTargets []string
 	// Check holds the check flags and --config: the settings of every
 	// probe, under the config file's cluster settings when a scrape names
 	// a cluster.
@@ -43,15 +48,19 @@ scrape of /probe runs one check and answers its metrics (those of
   /                          the last 100 probes, with their reports
   /-/healthy                 200 OK
 
-The deadline of a check is the scrape timeout Prometheus announces
-(X-Prometheus-Scrape-Timeout-Seconds) less 0.5 s, at most --timeout.
+The scrape timeout Prometheus announces (X-Prometheus-Scrape-Timeout-Seconds)
+less 0.5 s bounds the whole scrape: each server's check (at most --timeout),
+every wave of a cluster and its --peers, and the wait for another scrape's
+check of the same target.
 
 Finesse locks an account after five bad passwords, so scrapes cannot make
-logins multiply: a target (or cluster) has at most one check in flight and
-one per --min-interval; other scrapes get the last result. When a login
-fails authentication (exit 22), no probe logs in with those credentials
-again, on any target, until the config file or the password file changes or
-the exporter restarts; the probes answer the failure meanwhile.
+logins multiply: a server, however spelled, or a cluster has at most one
+check in flight and one per --min-interval, other scrapes get the last
+result; and logins with one account take turns. When a login fails
+authentication (exit 22), no probe logs in with those credentials again, on
+any target, until the config file or a password file holding them is
+written again or the exporter restarts; the probes answer the failure
+meanwhile.
 
 Credentials come from FINESSE_USER and FINESSE_PASSWORD, --user and
 --password-file, or the config file, and are read at every probe; never from
@@ -87,6 +96,7 @@ func NewCmdServe(ios *IOStreams, runF func(context.Context, *ServeOptions) error
 	f.SortFlags = false
 	f.StringVar(&opts.Listen, "listen", "127.0.0.1:9720", "`ADDRESS` to serve on; the page shows probe reports, so keep it on loopback or behind a firewall")
 	f.DurationVar(&opts.MinInterval, "min-interval", 10*time.Second, "least time between two checks of one target or cluster; scrapes in between get the last result")
+	f.StringArrayVar(&opts.AllowTargets, "allow-target", nil, "let scrapes check hosts matching this glob `PATTERN` too, besides the config file's clusters (repeatable; '*' allows any host)")
 	f.StringVar(&opts.Check.ConfigFile, "config", "", "read defaults and clusters from this YAML `FILE` (default $XDG_CONFIG_HOME/finessectl/config.yaml, if it exists)")
 	addCheckFlags(f, &opts.Check)
 	// A scrape answers metrics, not a report: the report's flags mean
@@ -113,9 +123,18 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 	if opts.Check.PasswordFile == "-" {
 		return usageError("--password-file -: serve reads the password at every probe, so that a new one applies; name a file")
 	}
+	for _, p := range opts.AllowTargets {
+		if _, err := path.Match(p, ""); err != nil {
+			return usageError("--allow-target %q: not a valid pattern (use *, ? and [...] as in the shell)", p)
+		}
+	}
 	// A broken config file is found now rather than at the first scrape.
-	if _, err := opts.Check.loadConfig(); err != nil {
+	file, err := opts.Check.loadConfig()
+	if err != nil {
 		return err
+	}
+	if len(opts.AllowTargets) == 0 && (file == nil || len(file.Clusters) == 0) {
+		fmt.Fprintln(opts.IO.ErrOut, "finessectl serve: warning: no config file clusters and no --allow-target: every /probe?target= scrape will be refused")
 	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -169,8 +188,12 @@ func (o *ServeOptions) probe(req exporter.Request) (exporter.Probe, error) {
 	run := &base
 	switch {
 	case req.Target != "":
-		if _, err := check.ParseTarget(req.Target); err != nil {
-			return p, fmt.Errorf("%w: target: %v", exporter.ErrBadRequest, err)
+		t, perr := check.ParseTarget(req.Target)
+		if perr != nil {
+			return p, fmt.Errorf("%w: target: %v", exporter.ErrBadRequest, perr)
+		}
+		if err = o.allowed(t, file); err != nil {
+			return p, err
 		}
 		base.Servers = []string{req.Target}
 		if file != nil {
@@ -199,19 +222,45 @@ func (o *ServeOptions) probe(req exporter.Request) (exporter.Probe, error) {
 	if file != nil {
 		configPath = file.Path
 	}
-	p.Generation = fileStamp(configPath) + "|" + fileStamp(run.PasswordFile)
+	p.CredentialsChanged = lastModified(configPath, run.PasswordFile)
 	return p, nil
 }
 
-// fileStamp identifies a version of the file at path by its size and
-// modification time, as make does; "" for no file.
-func fileStamp(path string) string {
-	if path == "" {
-		return ""
+// allowed says whether a scrape may check t: a server of a cluster of file,
+// or a host matching an --allow-target pattern.
+func (o *ServeOptions) allowed(t check.Target, file *config.File) error {
+	host := strings.ToLower(t.Host)
+	for _, pattern := range o.AllowTargets {
+		if ok, _ := path.Match(strings.ToLower(pattern), host); ok {
+			return nil
+		}
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return path + ": " + err.Error()
+	if file != nil {
+		for _, c := range file.Clusters {
+			for _, s := range c.Servers {
+				if ct, err := check.ParseTarget(s.Text); err == nil && strings.ToLower(ct.Host) == host && ct.HTTPSPort == t.HTTPSPort {
+					return nil
+				}
+			}
+		}
 	}
-	return fmt.Sprintf("%s %d %d", path, fi.Size(), fi.ModTime().UnixNano())
+	return fmt.Errorf("%w: target %q is not a server of the config file's clusters and matches no --allow-target pattern; "+
+		"a probe sends the probe user's password to the server it checks, so finessectl serve checks only servers it was told of",
+		exporter.ErrForbidden, t.Host)
+}
+
+// lastModified is when the newest of the files at paths was written; a path
+// that is "" or cannot be read counts for nothing (a check reading it fails
+// anyway).
+func lastModified(paths ...string) time.Time {
+	var last time.Time
+	for _, path := range paths {
+		if path == "" {
+			continue
+		}
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	return last
 }

@@ -110,8 +110,11 @@ func probeCounts(t *testing.T, base string) map[string]float64 {
 	return counts
 }
 
+// serveArgs are the flags of a serve that checks the simulator's nodes,
+// which listen on 127.0.0.0/8.
 func serveArgs(caFile string, securePort int, more ...string) []string {
-	return append([]string{"--ca-file", caFile, "--xmpp-port", strconv.Itoa(securePort), "--presence-timeout", "2s"}, more...)
+	return append([]string{"--ca-file", caFile, "--xmpp-port", strconv.Itoa(securePort), "--presence-timeout", "2s",
+		"--allow-target", "127.*"}, more...)
 }
 
 // A healthy node probes as a success, a node whose webapp is down as exit
@@ -253,17 +256,25 @@ func TestServeConcurrentScrapesCheckOnce(t *testing.T) {
 	}
 }
 
-// A scrape timeout of 1 s ends the check of a node that never answers in
-// time for the answer to reach Prometheus.
-func TestServeScrapeTimeoutBoundsTheCheck(t *testing.T) {
-	cl, caFile := startSimulator(t, 1, "probe", "pw-slow")
-	node := cl.Nodes[0]
+// serveSilentNode serves checks with the given --timeout, next to a node
+// that has lost its network: it accepts connections and never answers.
+func serveSilentNode(t *testing.T, timeout string) (base string, node *simulator.Node) {
+	t.Helper()
+	cl, caFile := startSimulator(t, 1, "probe", "pw-silent")
+	node = cl.Nodes[0]
 	if err := node.SetScenario(simulator.NetworkLoss); err != nil {
 		t.Fatal(err)
 	}
 	_, _, secure := node.Ports()
-	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-slow"}
-	base, _ := startServe(t, env, serveArgs(caFile, secure, "--timeout", "10s")...)
+	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-silent"}
+	base, _ = startServe(t, env, serveArgs(caFile, secure, "--timeout", timeout)...)
+	return base, node
+}
+
+// A scrape timeout of 1 s ends the check of a node that never answers in
+// time for the answer to reach Prometheus.
+func TestServeScrapeTimeoutBoundsTheCheck(t *testing.T) {
+	base, node := serveSilentNode(t, "10s")
 	start := time.Now()
 	got := probe(t, base, "target="+url.QueryEscape(node.HTTPSAddr()), "1")
 	if elapsed := time.Since(start); elapsed > 1500*time.Millisecond {
@@ -274,11 +285,11 @@ func TestServeScrapeTimeoutBoundsTheCheck(t *testing.T) {
 	}
 }
 
-// A wrong password is tried once; probes of any target with it answer the
-// remembered failure, without logging in, until the password file changes.
-func TestServeDoesNotRetryAWrongPassword(t *testing.T) {
-	var failedLogins atomic.Int32
-	cl, err := simulator.Start(simulator.Config{Nodes: 2, Users: map[string]string{"probe": "right"},
+// startCountingSimulator starts a pair whose failed logins are counted.
+func startCountingSimulator(t *testing.T, user, password string) (cl *simulator.Cluster, caFile string, failedLogins *atomic.Int32) {
+	t.Helper()
+	failedLogins = &atomic.Int32{}
+	cl, err := simulator.Start(simulator.Config{Nodes: 2, Users: map[string]string{user: password},
 		Logf: func(format string, args ...any) {
 			if strings.Contains(fmt.Sprintf(format, args...), "SASL failure") {
 				failedLogins.Add(1)
@@ -288,10 +299,25 @@ func TestServeDoesNotRetryAWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
 	if err := cl.CA.WriteCertFile(caFile); err != nil {
 		t.Fatal(err)
 	}
+	return cl, caFile, failedLogins
+}
+
+// exitCodeOf scrapes /probe?target=target and returns the exit code of server.
+func exitCodeOf(t *testing.T, base, target, server string) float64 {
+	t.Helper()
+	return probe(t, base, "target="+url.QueryEscape(target), "")["finesse_probe_exit_code{server="+server+"}"]
+}
+
+// A storm of scrapes with a wrong password, of both nodes under several
+// spellings at once, makes one login: logins with one account take turns,
+// and the rejection is known before the next turn. Probes then answer the
+// remembered failure until the password file changes.
+func TestServeDoesNotRetryAWrongPassword(t *testing.T) {
+	cl, caFile, failedLogins := startCountingSimulator(t, "probe", "right")
 	_, _, secure := cl.Nodes[0].Ports()
 	pwFile := filepath.Join(t.TempDir(), "probe.pw")
 	if err := os.WriteFile(pwFile, []byte("wrong\n"), 0o600); err != nil {
@@ -299,33 +325,32 @@ func TestServeDoesNotRetryAWrongPassword(t *testing.T) {
 	}
 	base, logs := startServe(t, map[string]string{"FINESSE_USER": "probe"},
 		serveArgs(caFile, secure, "--password-file", pwFile, "--min-interval", "0")...)
-	exitCode := func(n int) float64 {
-		t.Helper()
-		addr := cl.Nodes[n].HTTPSAddr()
-		got := probe(t, base, "target="+url.QueryEscape(addr), "")
-		if got["finesse_probe_success{server="+addr+"}"] != 0 && got["finesse_probe_exit_code{server="+addr+"}"] == 0 {
-			return 0
-		}
-		return got["finesse_probe_exit_code{server="+addr+"}"]
-	}
 
-	for i, n := range []int{0, 0, 1} {
-		if code := exitCode(n); code != 22 {
-			t.Errorf("probe %d of node %d: exit %v, want 22", i+1, n, code)
-		}
+	var wg sync.WaitGroup
+	for i := range 9 {
+		n := cl.Nodes[i%2]
+		target := []string{n.HTTPSAddr(), "https://" + n.HTTPSAddr(), "https://" + n.HTTPSAddr() + "/"}[i%3]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code := exitCodeOf(t, base, target, target); code != 22 {
+				t.Errorf("scrape of %s: exit %v, want 22", target, code)
+			}
+		}()
 	}
+	wg.Wait()
 	if n := failedLogins.Load(); n != 1 {
-		t.Errorf("%d failed logins, want 1", n)
+		t.Errorf("9 scrapes at once made %d failed logins, want 1", n)
 	}
-	if c := probeCounts(t, base); c["failure"] != 1 || c["auth-suppressed"] != 2 {
-		t.Errorf("probe counts %v, want 1 failure and 2 auth-suppressed", c)
+	if c := probeCounts(t, base); c["failure"] != 1 || c["failure"]+c["auth-suppressed"]+c["cached"] != 9 {
+		t.Errorf("probe counts %v, want 1 failure and the rest auth-suppressed or cached", c)
 	}
 	if !strings.Contains(logs.String(), `not logging in as "probe"`) {
 		t.Errorf("no log line for the suppressed logins:\n%s", logs)
 	}
 	_, page := get(t, base+"/", "")
-	if strings.Count(page, "auth-suppressed") != 2 {
-		t.Errorf("page does not list the 2 suppressed probes:\n%s", page)
+	if !strings.Contains(page, "auth-suppressed") {
+		t.Errorf("page does not list the suppressed probes:\n%s", page)
 	}
 
 	// Rewritten, even with the same password, the file is read again and
@@ -334,14 +359,149 @@ func TestServeDoesNotRetryAWrongPassword(t *testing.T) {
 	if err := os.Chtimes(pwFile, later, later); err != nil {
 		t.Fatal(err)
 	}
-	if code := exitCode(1); code != 22 || failedLogins.Load() != 2 {
+	addr := cl.Nodes[1].HTTPSAddr()
+	if code := exitCodeOf(t, base, addr, addr); code != 22 || failedLogins.Load() != 2 {
 		t.Errorf("after touching the password file: exit %v, %d failed logins; want 22 and 2", code, failedLogins.Load())
 	}
 	if err := os.WriteFile(pwFile, []byte("right\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code := exitCode(0); code != 0 {
+	addr = cl.Nodes[0].HTTPSAddr()
+	if code := exitCodeOf(t, base, addr, addr); code != 0 {
 		t.Errorf("with the right password: exit %v, want 0", code)
+	}
+}
+
+// The memory of a rejected password is the account's, not a file's: two
+// clusters whose password files hold the same wrong password make one
+// failed login, until one of the files changes.
+func TestServeRemembersAWrongPasswordAcrossFiles(t *testing.T) {
+	cl, caFile, failedLogins := startCountingSimulator(t, "probe", "right")
+	_, _, secure := cl.Nodes[0].Ports()
+	dir := t.TempDir()
+	for _, f := range []string{"a.pw", "b.pw"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("wrong\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := writeConfig(t, dir, fmt.Sprintf(`defaults:
+  user: probe
+  ca_file: %s
+  xmpp_port: %d
+clusters:
+  a:
+    servers: [%s]
+    password_file: a.pw
+  b:
+    servers: [%s]
+    password_file: b.pw
+`, caFile, secure, cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()))
+	base, _ := startServe(t, nil, "--config", cfg, "--min-interval", "0")
+	for _, c := range []string{"a", "b", "a", "b"} {
+		if got := probe(t, base, "cluster="+c, "")["finesse_run_exit_code{}"]; got != 22 {
+			t.Errorf("cluster %s: exit %v, want 22", c, got)
+		}
+	}
+	if n := failedLogins.Load(); n != 1 {
+		t.Errorf("%d failed logins, want 1", n)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, "b.pw"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	probe(t, base, "cluster=b", "")
+	probe(t, base, "cluster=a", "")
+	if n := failedLogins.Load(); n != 2 {
+		t.Errorf("after b.pw changed: %d failed logins, want 2 (b tried once more, a still remembered)", n)
+	}
+}
+
+// A scrape ends within its own timeout: while another scrape's longer check
+// of the same silent node runs, it answers 503 rather than wait for it.
+func TestServeScrapeTimeoutBoundsTheWait(t *testing.T) {
+	base, node := serveSilentNode(t, "4s")
+	target := base + "/probe?target=" + url.QueryEscape(node.HTTPSAddr())
+	long := make(chan int, 1)
+	go func() {
+		code, _ := get(t, target, "")
+		long <- code
+	}()
+	time.Sleep(200 * time.Millisecond) // the first scrape's check is running
+	start := time.Now()
+	code, body := get(t, target, "1")
+	if elapsed := time.Since(start); elapsed > 1500*time.Millisecond {
+		t.Errorf("scrape with a 1s timeout took %v", elapsed)
+	}
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "still running") {
+		t.Errorf("scrape during another's check: %d %q, want 503", code, body)
+	}
+	if code := <-long; code != http.StatusOK {
+		t.Errorf("the first scrape: %d", code)
+	}
+}
+
+// The scrape timeout bounds a cluster checked in waves too: the second
+// wave's server is reported not checked, in time.
+func TestServeScrapeTimeoutBoundsTheWaves(t *testing.T) {
+	cl, caFile := startSimulator(t, 2, "probe", "pw-waves")
+	for _, n := range cl.Nodes {
+		if err := n.SetScenario(simulator.NetworkLoss); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, secure := cl.Nodes[0].Ports()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, fmt.Sprintf(`defaults:
+  ca_file: %s
+  xmpp_port: %d
+  concurrency: 1
+  connect_only: true
+clusters:
+  pair:
+    servers: [%s, %s]
+`, caFile, secure, cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()))
+	base, _ := startServe(t, nil, "--config", cfg)
+	start := time.Now()
+	got := probe(t, base, "cluster=pair", "1.5")
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("scrape with a 1.5s timeout took %v", elapsed)
+	}
+	first, second := cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()
+	if got["finesse_probe_exit_code{server="+first+"}"] != 10 || got["finesse_probe_exit_code{server="+second+"}"] != 70 {
+		t.Errorf("two silent nodes in two waves within one scrape timeout: %v", got)
+	}
+}
+
+// A probe sends the password to the server it checks, so serve checks only
+// servers it was told of.
+func TestServeChecksOnlyServersItWasToldOf(t *testing.T) {
+	cl, caFile := startSimulator(t, 2, "probe", "pw-allow")
+	_, _, secure := cl.Nodes[0].Ports()
+	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-allow"}
+	first, second := cl.Nodes[0].HTTPSAddr(), cl.Nodes[1].HTTPSAddr()
+
+	base, logs := startServe(t, env, "--ca-file", caFile, "--xmpp-port", strconv.Itoa(secure))
+	if !strings.Contains(logs.String(), "every /probe?target= scrape will be refused") {
+		t.Errorf("no warning that every target is refused:\n%s", logs)
+	}
+	if code, body := get(t, base+"/probe?target="+url.QueryEscape(first), ""); code != http.StatusForbidden || !strings.Contains(body, "--allow-target") {
+		t.Errorf("target without an allow-list: %d %q, want 403", code, body)
+	}
+
+	firstHost, _, _ := net.SplitHostPort(first)
+	cfg := writeConfig(t, t.TempDir(), fmt.Sprintf("clusters:\n  one:\n    servers: [%s]\n", first))
+	base, _ = startServe(t, env, "--ca-file", caFile, "--xmpp-port", strconv.Itoa(secure), "--config", cfg, "--allow-target", "finesse-*.example.com")
+	if got := probe(t, base, "target="+url.QueryEscape("https://"+first), ""); got["finesse_probe_success{server=https://"+first+"}"] != 1 {
+		t.Errorf("a server of a cluster: %v", got)
+	}
+	for _, target := range []string{second, firstHost + ":9", "evil.example.com"} {
+		if code, _ := get(t, base+"/probe?target="+url.QueryEscape(target), ""); code != http.StatusForbidden {
+			t.Errorf("target %s, in no cluster and matching no pattern: %d, want 403", target, code)
+		}
+	}
+	tio := newTestIO(nil, "")
+	if code := Main(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--allow-target", "["}, tio.ios, ""); code != 64 || !strings.Contains(tio.errOut.String(), "not a valid pattern") {
+		t.Errorf("--allow-target [: exit %d, want 64\n%s", code, tio.errOut)
 	}
 }
 

@@ -6,7 +6,8 @@
 // Every scrape can log in to Finesse, and Finesse locks an account after five
 // bad passwords, so scrapes are not trusted to come at a sane rate: a target
 // has at most one check in flight and one per MinInterval, other scrapes get
-// the last result; and credentials that failed authentication are not tried
+// the last result; an account has one login in flight at a time, whatever
+// the target; and credentials that failed authentication are not tried
 // again until the files they came from change.
 package exporter
 
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -44,16 +46,21 @@ type Request struct {
 type Probe struct {
 	Targets []check.Target
 	Options check.Options
-	// Generation identifies the files the credentials came from (the config
-	// file and the password file, by size and modification time): a
-	// remembered authentication failure holds until it changes.
-	Generation string
+	// CredentialsChanged is when the files the credentials came from (the
+	// config file, the password file) last changed: a remembered
+	// authentication failure holds for the probes whose files have not
+	// changed since.
+	CredentialsChanged time.Time
 }
 
 // ErrBadRequest marks an error of Config.Resolve that is the scrape's fault
-// (an unknown cluster, a target that is not one), answered 400; any other
-// error is the exporter's, answered 500.
-var ErrBadRequest = errors.New("bad request")
+// (an unknown cluster, a target that is not one), answered 400; ErrForbidden
+// a target the exporter may not check, answered 403; any other error is the
+// exporter's, answered 500.
+var (
+	ErrBadRequest = errors.New("bad request")
+	ErrForbidden  = errors.New("forbidden")
+)
 
 // Config configures an Exporter.
 type Config struct {
@@ -88,10 +95,10 @@ type Exporter struct {
 	probes   *prometheus.CounterVec
 	failures *prometheus.CounterVec
 
-	mu       sync.Mutex
-	slots    map[string]*slot
-	badCreds map[string]authFailure
-	log      probeLog
+	mu     sync.Mutex
+	slots  map[string]*slot
+	logins accounts
+	log    probeLog
 }
 
 // New makes an Exporter; Close cancels the checks it is running.
@@ -115,8 +122,8 @@ func New(cfg Config) *Exporter {
 			Name: "finessectl_probe_failures_total",
 			Help: "Servers that failed a check this exporter ran, by the scenario of finesse_probe_failed_check_info.",
 		}, []string{"scenario"}),
-		slots:    map[string]*slot{},
-		badCreds: map[string]authFailure{},
+		slots:  map[string]*slot{},
+		logins: accounts{byID: map[string]*account{}},
 	}
 	// Every result is exported from the start, so that a rate over one
 	// never starts from nothing.
@@ -166,23 +173,61 @@ func (e *Exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrBadRequest):
 		badRequest(w, "%v", err)
 		return
+	case errors.Is(err, ErrForbidden):
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	if budget > 0 && budget < p.Options.Timeout {
-		p.Options.Timeout = budget
-		// The presence wait is part of the deadline, so it shrinks with it.
-		p.Options.PresenceTimeout = min(p.Options.PresenceTimeout, budget)
+	ctx := r.Context()
+	if budget > 0 {
+		// The budget bounds the whole scrape: the wait for another
+		// scrape's check, every server of a cluster and its peers.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, budget)
+		defer cancel()
+		if budget < p.Options.Timeout {
+			p.Options.Timeout = budget
+			// The presence wait is part of the deadline, so it shrinks with it.
+			p.Options.PresenceTimeout = min(p.Options.PresenceTimeout, budget)
+		}
 	}
-	res, how, ok := e.result(r.Context(), req, p)
-	if !ok {
+	res, how, err := e.result(ctx, req, p)
+	switch {
+	case errors.Is(err, errStillRunning):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	case err != nil:
 		return // the scraper left while waiting for another scrape's check
 	}
 	e.probes.WithLabelValues(how).Inc()
+	if req.Target != "" {
+		res = namedAs(res, req.Target)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.Collector(res))
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// namedAs is r, a check of one server that a scrape may share with scrapes
+// spelling the server otherwise, with the server named as this scrape wrote
+// it: the series answer the target asked for.
+func namedAs(r check.Result, name string) check.Result {
+	if len(r.Servers) == 0 {
+		return r
+	}
+	old := r.Servers[0].Target.Name
+	r.Servers = slices.Clone(r.Servers)
+	for i := range r.Servers {
+		if i == 0 {
+			r.Servers[i].Target.Name = name
+		}
+		if r.Servers[i].PeerOf == old {
+			r.Servers[i].PeerOf = name
+		}
+	}
+	return r
 }
 
 // parseRequest reads the query. Credentials in it are refused: a URL ends up

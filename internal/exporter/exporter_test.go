@@ -2,9 +2,11 @@ package exporter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +98,42 @@ func TestOneCheckPerTargetAndInterval(t *testing.T) {
 	}
 	if body := scrape(t, srv.URL+"/metrics"); !strings.Contains(body, `finessectl_probes_total{result="cached"} 5`) {
 		t.Errorf("/metrics:\n%s", body)
+	}
+}
+
+// Every spelling of a server shares its slot, and each scrape's series name
+// the server as that scrape wrote it.
+func TestSpellingsOfOneServerShareACheck(t *testing.T) {
+	srv, checks := newTestServer(t, time.Hour, passed)
+	for _, target := range []string{"a.example", "A.EXAMPLE:8445", "https://a.example/", "https://A.example:8445"} {
+		if body := scrape(t, srv.URL+"/probe?target="+url.QueryEscape(target)); !strings.Contains(body, `finesse_probe_success{server="`+target+`"} 1`) {
+			t.Errorf("scrape of %s:\n%s", target, body)
+		}
+	}
+	scrape(t, srv.URL+"/probe?target=a.example:8446")
+	if n := checks.Load(); n != 2 {
+		t.Errorf("%d checks, want one for the four spellings of a.example:8445 and one for port 8446", n)
+	}
+}
+
+// Slots of targets no scrape can use any more are dropped, so scrapes of
+// ever new targets do not grow the exporter.
+func TestSlotsOfOldTargetsAreDropped(t *testing.T) {
+	e := New(Config{MinInterval: time.Nanosecond,
+		Resolve: func(r Request) (Probe, error) {
+			tg, err := check.ParseTarget(r.Target)
+			return Probe{Targets: []check.Target{tg}}, err
+		},
+		Check: func(context.Context, []check.Target, check.Options) check.Result { return passed(check.Options{}) }})
+	defer e.Close()
+	h := e.Handler()
+	for i := range 1000 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", fmt.Sprintf("/probe?target=n%d.example", i), nil))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.slots) > 2 {
+		t.Errorf("%d slots kept after 1000 targets, each stale after 1ns", len(e.slots))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,6 @@ import (
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/metrics"
-	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
 // slot is the state of one target or cluster: the check in flight and the
@@ -30,18 +30,17 @@ type call struct {
 	at   time.Time
 }
 
-// authFailure remembers credentials that failed authentication.
-type authFailure struct {
-	generation string
-	subject    string
-	at         time.Time
-}
-
-func (r Request) key() string {
-	if r.Cluster != "" {
-		return "cluster\x00" + r.Cluster
+// key names what a scrape checks, so that every spelling of one server
+// (a.example, A.EXAMPLE:8445, https://a.example) shares a slot.
+func (p Probe) key(req Request) string {
+	if req.Cluster != "" {
+		return "cluster\x00" + req.Cluster
 	}
-	return "target\x00" + r.Target
+	names := make([]string, len(p.Targets))
+	for i, t := range p.Targets {
+		names[i] = net.JoinHostPort(strings.ToLower(t.Host), strconv.Itoa(t.HTTPSPort))
+	}
+	return "target\x00" + strings.Join(names, " ")
 }
 
 func (r Request) subject() string {
@@ -51,62 +50,68 @@ func (r Request) subject() string {
 	return r.Target
 }
 
-// credentials identifies the account a check logs in with; "" when it does
-// not log in. A hash, so that the map does not hold one more copy of the
-// password.
-func credentials(o check.Options) string {
-	if o.ConnectOnly {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(o.User + "\x00" + o.Password))
-	return string(sum[:])
-}
+// errStillRunning answers a scrape whose deadline passed while another
+// scrape's check of the same target ran, when there is no earlier result.
+var errStillRunning = fmt.Errorf("a check of this target started by another scrape is still running; " +
+	"its result answers the next scrape (raise scrape_timeout above finessectl's --timeout to wait for it)")
 
 // result answers a scrape of req: the last result of req's target when it is
-// recent or a check of it is in flight, a remembered authentication failure
-// when p's credentials failed, or else a check run now. ok is false when ctx
-// ended while waiting for another scrape's check.
-func (e *Exporter) result(ctx context.Context, req Request, p Probe) (res check.Result, how string, ok bool) {
-	key, creds := req.key(), credentials(p.Options)
+// recent or a check of it is in flight, or else a check run now, under ctx's
+// deadline. A scrape whose deadline passes while it waits for another
+// scrape's check gets the last result, or errStillRunning when there is none;
+// ctx's own error when the scraper left.
+func (e *Exporter) result(ctx context.Context, req Request, p Probe) (res check.Result, how string, err error) {
+	key := p.key(req)
 	e.mu.Lock()
 	s := e.slots[key]
 	if s == nil {
+		e.pruneLocked()
 		s = &slot{}
 		e.slots[key] = s
 	}
 	if c := s.running; c != nil {
+		last := s.last
 		e.mu.Unlock()
 		select {
 		case <-c.done:
-			return c.res, resultCached, true
+			return c.res, resultCached, nil
 		case <-ctx.Done():
-			return res, "", false
+			if last != nil && ctx.Err() == context.DeadlineExceeded {
+				return last.res, resultCached, nil
+			}
+			if ctx.Err() == context.DeadlineExceeded {
+				return res, "", errStillRunning
+			}
+			return res, "", ctx.Err()
 		}
 	}
 	if c := s.last; c != nil && time.Since(c.at) < e.cfg.MinInterval {
 		e.mu.Unlock()
-		return c.res, resultCached, true
-	}
-	if f, found := e.badCreds[creds]; found && creds != "" {
-		if f.generation == p.Generation {
-			e.mu.Unlock()
-			res = suppressed(p, f)
-			e.cfg.Logf("%s: not logging in as %q: it failed authentication on %s at %s (exit %d); "+
-				"fix the password and rewrite the password file or the config file, or restart, to try again",
-				req.subject(), p.Options.User, f.subject, f.at.Format(time.RFC3339), finesse.XMPPAuthFailed)
-			e.record(req, res, resultAuthSuppressed)
-			return res, resultAuthSuppressed, true
-		}
-		// The files changed: the password may have been fixed.
-		delete(e.badCreds, creds)
+		return c.res, resultCached, nil
 	}
 	c := &call{done: make(chan struct{})}
 	s.running = c
 	e.mu.Unlock()
 
-	res = e.cfg.Check(e.ctx, p.Targets, p.Options)
+	// The check runs under the exporter's context, so that a scraper that
+	// leaves does not cancel it for the scrapes waiting on it, but within
+	// this scrape's deadline.
+	runCtx := e.ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithDeadline(e.ctx, dl)
+		defer cancel()
+	}
+	g := e.logins.gate(p, req.subject(), e.cfg.Logf)
+	if g != nil {
+		p.Options.Logins = g
+	}
+	res = e.cfg.Check(runCtx, p.Targets, p.Options)
 	how = resultSuccess
-	if res.ExitCode() != finesse.OK {
+	switch {
+	case g != nil && g.wasRefused():
+		how = resultAuthSuppressed
+	case res.ExitCode() != finesse.OK:
 		how = resultFailure
 	}
 	e.countFailures(res)
@@ -114,57 +119,30 @@ func (e *Exporter) result(ctx context.Context, req Request, p Probe) (res check.
 	e.mu.Lock()
 	c.res, c.at = res, time.Now()
 	s.running, s.last = nil, c
-	if creds != "" && authFailed(res) {
-		e.badCreds[creds] = authFailure{generation: p.Generation, subject: req.subject(), at: c.at}
-	}
 	e.mu.Unlock()
 	close(c.done)
 	e.record(req, res, how)
-	return res, how, true
+	return res, how, nil
 }
 
-func authFailed(r check.Result) bool {
-	for _, s := range r.Servers {
-		if s.ExitCode() == finesse.XMPPAuthFailed {
-			return true
+// pruneLocked forgets the slots that no longer hold anything a scrape could
+// use, so that scrapes of ever new targets do not grow the map without end.
+func (e *Exporter) pruneLocked() {
+	for k, s := range e.slots {
+		if s.running == nil && (s.last == nil || time.Since(s.last.at) >= e.cfg.MinInterval) {
+			delete(e.slots, k)
 		}
 	}
-	return false
 }
 
-// suppressed is the result of a check not run because p's credentials
-// failed authentication: every server fails the XMPP criterion with exit
-// 22, as the check that failed did, so that alerts on it keep firing.
-func suppressed(p Probe, f authFailure) check.Result {
-	res := check.Result{Require: p.Options.Require, Started: time.Now()}
-	if res.Require == "" {
-		res.Require = check.RequireAll
+// credentials identifies the account a check logs in with; "" when it does
+// not log in. A hash, so that no map holds one more copy of the password.
+func credentials(o check.Options) string {
+	if o.ConnectOnly {
+		return ""
 	}
-	mode, port := p.Options.XMPPMode, p.Options.XMPPPort
-	if mode == "" {
-		mode = xmppprobe.DirectTLS
-	}
-	if port == 0 {
-		port = mode.DefaultPort()
-	}
-	for _, t := range p.Targets {
-		checks := make([]check.CheckResult, len(finesse.Criteria))
-		for i, c := range finesse.Criteria {
-			checks[i] = check.CheckResult{Criterion: c, Status: check.Skipped}
-			if c == finesse.CriterionXMPP {
-				checks[i].Status = check.Fail
-			}
-		}
-		// The facts of the XMPP criterion the report names: where the
-		// login would have gone.
-		facts := &xmppprobe.Facts{Addr: net.JoinHostPort(t.Host, strconv.Itoa(port)), Mode: mode}
-		res.Servers = append(res.Servers, check.ServerResult{Target: t, Checks: checks, XMPP: facts,
-			Failure: &check.Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPAuthFailed,
-				Err: fmt.Errorf("not logged in: user %q failed authentication on %s at %s, and is not tried again "+
-					"until the config file or the password file changes, or finessectl serve restarts "+
-					"(Finesse locks an account after five bad passwords)", p.Options.User, f.subject, f.at.Format(time.RFC3339))}})
-	}
-	return res
+	sum := sha256.Sum256([]byte(o.User + "\x00" + o.Password))
+	return string(sum[:])
 }
 
 // countFailures adds the failed servers of r to finessectl_probe_failures_total,
