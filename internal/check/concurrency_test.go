@@ -13,7 +13,6 @@ import (
 
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/nettest"
-	"github.com/finessectl/finessectl/internal/systeminfo"
 )
 
 // silentTargets returns n targets that accept and never answer. A few
@@ -141,13 +140,12 @@ func TestGivingUpDuringXMPPIsAnXMPPFailure(t *testing.T) {
 	p := newTestPKI(t)
 	tg := systemInfoServer(t, p, 200, inService)
 	opts := Options{Timeout: time.Minute, TLS: p.clientTLS(), User: "probe", Password: "pw", XMPPPort: silentPort(t)}.withDefaults()
-	client := &systeminfo.Client{TLS: opts.TLS}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	const timeout = 2 * time.Second
 	res := collect([]Target{tg}, 1, timeout, time.Time{}, stuckGrace, func(t Target, pr *progress) ServerResult {
-		return checkServer(ctx, t, opts, client, io.Discard, pr)
+		return checkServer(ctx, t, opts, io.Discard, pr)
 	})
 	s := res.Servers[0]
 	if s.ExitCode() != finesse.XMPPConnectionFailed || s.Failure.Criterion != finesse.CriterionXMPP ||

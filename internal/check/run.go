@@ -150,19 +150,45 @@ func Run(ctx context.Context, targets []Target, opts Options) Result {
 }
 
 func runRound(ctx context.Context, targets []Target, opts Options) []ServerResult {
-	https := opts.TLS.Clone()
-	if opts.TLSServerName != "" {
-		https.ServerName = opts.TLSServerName
-	}
 	trace := &traceSink{w: opts.Trace}
 	deadline, _ := ctx.Deadline()
 	return collect(targets, opts.Concurrency, opts.Timeout, deadline, stuckGrace, func(t Target, p *progress) ServerResult {
-		// A client, and so a transport, of its own per server: checks share
-		// no connections, and a failed fetch's cleanup (which walks every
-		// dial of its transport) stays cheap with thousands in flight.
-		client := &systeminfo.Client{TLS: https, Resolver: opts.Resolver}
-		return checkServer(ctx, t, opts, client, trace.forServer(t.Name), p)
+		return checkServer(ctx, t, opts, trace.forServer(t.Name), p)
 	}).Servers
+}
+
+// Establish checks one server as Run does and, when it is fully available,
+// leaves its XMPP session open, logged in and past the 'finesse' presence,
+// for the caller to stay connected as a desktop does, and to Close. When
+// only the presence failed, on a stream that still stands, the session is
+// left open too: the guide's recovery waits on it for the presence. On any
+// other failure the session is closed.
+func Establish(ctx context.Context, t Target, opts Options) (ServerResult, *xmppprobe.Session) {
+	opts = opts.withDefaults()
+	r, sess := establish(ctx, t, opts, (&traceSink{w: opts.Trace}).forServer(t.Name), newProgress(t, time.Now()))
+	if r.Failure != nil && !streamStands(r) {
+		sess.Close()
+	}
+	return r, sess
+}
+
+// streamStands tells a failure of the 'finesse' presence on a stream that
+// still stands, which the guide's recovery waits on, from every other.
+func streamStands(r ServerResult) bool {
+	f := r.Failure
+	return f != nil && f.Criterion == finesse.CriterionPresence && f.Code != finesse.XMPPConnectionFailed
+}
+
+// SystemInfoClient is the client a check of a server fetches SystemInfo with.
+func (o Options) SystemInfoClient() *systeminfo.Client {
+	https := o.TLS.Clone()
+	if o.TLSServerName != "" {
+		https.ServerName = o.TLSServerName
+	}
+	// A client, and so a transport, of its own per server: checks share no
+	// connections, and a failed fetch's cleanup (which walks every dial of
+	// its transport) stays cheap with thousands in flight.
+	return &systeminfo.Client{TLS: https, Resolver: o.Resolver}
 }
 
 // peerTargets are the alternate nodes the results' SystemInfo names that
@@ -181,24 +207,32 @@ func peerTargets(targets []Target, results []ServerResult) (peers []Target, of [
 		}
 	}
 	for _, r := range results {
-		alt := r.AlternateHost()
-		if alt == "" || seen[strings.ToLower(alt)] {
+		t, ok := r.AlternateTarget()
+		if !ok || seen[strings.ToLower(t.Host)] {
 			continue
 		}
-		seen[strings.ToLower(alt)] = true
-		port := r.Target.HTTPSPort
-		if n := alternateNode(r.Info(), alt); n != nil {
-			if p, err := strconv.Atoi(n.HTTPSPort); err == nil {
-				port = p
-			}
-		}
-		t, err := ParseTarget(net.JoinHostPort(alt, strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
+		seen[strings.ToLower(t.Host)] = true
 		peers, of = append(peers, t), append(of, r.Target.Name)
 	}
 	return peers, of
+}
+
+// AlternateTarget is the alternate node r's SystemInfo names, on the HTTPS
+// port SystemInfo gives for it, else r's; false when there is none, or its
+// name is not a valid host.
+func (r ServerResult) AlternateTarget() (Target, bool) {
+	alt := r.AlternateHost()
+	if alt == "" {
+		return Target{}, false
+	}
+	port := r.Target.HTTPSPort
+	if n := alternateNode(r.Info(), alt); n != nil {
+		if p, err := strconv.Atoi(n.HTTPSPort); err == nil {
+			port = p
+		}
+	}
+	t, err := ParseTarget(net.JoinHostPort(alt, strconv.Itoa(port)))
+	return t, err == nil
 }
 
 func alternateNode(info *systeminfo.Info, host string) *systeminfo.Node {
@@ -348,25 +382,34 @@ func initialChecks() []CheckResult {
 }
 
 // checkServer runs the three criteria in order and stops at the first that fails.
-func checkServer(ctx context.Context, t Target, o Options, client *systeminfo.Client, trace io.Writer, p *progress) (r ServerResult) {
+func checkServer(ctx context.Context, t Target, o Options, trace io.Writer, p *progress) ServerResult {
+	r, sess := establish(ctx, t, o, trace, p)
+	sess.Close()
+	return r
+}
+
+// establish is checkServer leaving the session open: closed, or never
+// opened, only if a criterion before presence failed. Close is safe either
+// way.
+func establish(ctx context.Context, t Target, o Options, trace io.Writer, p *progress) (r ServerResult, sess *xmppprobe.Session) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	r = ServerResult{Target: t, Checks: initialChecks(), ConnectOnly: o.ConnectOnly}
 	defer func() { r.Duration = time.Since(start) }()
 
-	if r.Failure = checkSystemInfo(ctx, &r, client, p); r.Failure != nil {
-		return r
+	sess = xmppprobe.New(xmppprobe.Config{})
+	if r.Failure = checkSystemInfo(ctx, &r, o.SystemInfoClient(), p); r.Failure != nil {
+		return r, sess
 	}
 	r.Warnings = infoWarnings(r.SystemInfo.Info)
 
-	sess := xmppprobe.New(xmppConfig(t, r.SystemInfo.Info, o, trace))
-	defer sess.Close()
+	sess = xmppprobe.New(xmppConfig(t, r.SystemInfo.Info, o, trace))
 	if r.Failure = checkXMPP(ctx, &r, sess, o, p); r.Failure != nil || o.ConnectOnly {
-		return r
+		return r, sess
 	}
-	r.Failure = checkPresence(ctx, &r, sess, presenceJID(r.SystemInfo.Info, t, o), o.PresenceTimeout, p)
-	return r
+	r.Failure = checkPresence(ctx, &r, sess, PresenceJID(r.SystemInfo.Info, t, o), o.PresenceTimeout, p)
+	return r, sess
 }
 
 // finish records a criterion's outcome in r.Checks.
@@ -405,7 +448,9 @@ func xmppDomain(info *systeminfo.Info, t Target) string {
 	return t.Host
 }
 
-func presenceJID(info *systeminfo.Info, t Target, o Options) string {
+// PresenceJID is the JID whose presence is the third criterion:
+// --finesse-jid, or the 'finesse' user of the node's XMPP domain.
+func PresenceJID(info *systeminfo.Info, t Target, o Options) string {
 	if o.FinesseJID != "" {
 		return o.FinesseJID
 	}

@@ -89,10 +89,14 @@ const (
 type Scenario struct {
 	Code      Code
 	Criterion Criterion // the criterion whose failure gives this code; "" for tool codes
-	Meaning   string
-	Guide     string
-	Recovery  string
-	Operator  string
+	// Slug names the scenario in metrics labels and watch events; it stays
+	// the same when the wording changes, as alert rules match on it. 11 and
+	// 21 share one; the criterion tells the ports apart.
+	Slug     string
+	Meaning  string
+	Guide    string
+	Recovery string
+	Operator string
 }
 
 const (
@@ -114,15 +118,15 @@ const (
 
 // Scenarios is the contract in order; help, README and JSON all read it.
 var Scenarios = []Scenario{
-	{Code: OK, Meaning: "every server is fully available"},
-	{Code: SystemInfoUnreachable, Criterion: CriterionSystemInfo,
+	{Code: OK, Slug: "available", Meaning: "every server is fully available"},
+	{Code: SystemInfoUnreachable, Slug: "tomcat-or-network-down", Criterion: CriterionSystemInfo,
 		Meaning:  "SystemInfo unreachable: refused, timed out, DNS failure, reset",
 		Guide:    "Cisco Finesse Tomcat or the web proxy is down, or the network to the server is lost",
 		Recovery: recoverXMPPDown, Operator: operatorTomcat},
-	{Code: SystemInfoTLS, Criterion: CriterionSystemInfo,
+	{Code: SystemInfoTLS, Slug: "tls", Criterion: CriterionSystemInfo,
 		Meaning: "TLS failure on the HTTPS port (untrusted, expired, wrong name, no common protocol version)",
 		Guide:   "certificate problem", Recovery: recoverCert, Operator: operatorCert},
-	{Code: NotInService, Criterion: CriterionSystemInfo,
+	{Code: NotInService, Slug: "not-in-service", Criterion: CriterionSystemInfo,
 		Meaning: "SystemInfo status is not IN_SERVICE (includes HTTP 503 SERVER_OUT_OF_SERVICE)",
 		Guide:   "the Finesse web app is down, or Finesse lost its connection to the CTI server",
 		Recovery: "While the XMPP connection remains available, wait for SystemInfo to report IN_SERVICE; " +
@@ -130,13 +134,13 @@ var Scenarios = []Scenario{
 		Operator: "Check the CTI link: SystemInfo's lastCTIHeartbeatStatus and ctiServers, the CTI server " +
 			"(CG/PG on UCCE) and the network to it on ports 42027/43027; run 'utils service list' and check " +
 			"that Cisco Finesse Tomcat is STARTED."},
-	{Code: SystemInfoUnusable, Criterion: CriterionSystemInfo,
+	{Code: SystemInfoUnusable, Slug: "not-finesse", Criterion: CriterionSystemInfo,
 		Meaning:  "SystemInfo answered, but not as this Finesse node (other HTTP status, not XML, no status, plain HTTP, bad framing, redirect elsewhere)",
 		Guide:    "not a Finesse node, or a proxy error",
 		Recovery: "Check the address and port (Finesse serves HTTPS on 8445) and any proxy or load balancer in between.",
 		Operator: "Open https://<server>:8445/finesse/api/SystemInfo in a browser and compare with what a " +
 			"Finesse node returns; check load balancers, reverse proxies and NAT in the path."},
-	{Code: XMPPConnectionFailed, Criterion: CriterionXMPP,
+	{Code: XMPPConnectionFailed, Slug: "notification-service-down", Criterion: CriterionXMPP,
 		Meaning: "XMPP connection failed: refused, timed out, stream error",
 		Guide: "the Cisco Finesse Notification Service is down (Unified CCX Notification Service on UCCX), " +
 			"or the network to it is lost",
@@ -144,11 +148,11 @@ var Scenarios = []Scenario{
 		Operator: "On the node, run 'utils service list' and check that Cisco Finesse Notification Service " +
 			"(Cisco Unified CCX Notification Service on UCCX) is STARTED; since 12.5(1) ES4, port 5223 " +
 			"answers only hosts on the allow-list of 'utils finesse notification external_port_access'."},
-	{Code: XMPPTLS, Criterion: CriterionXMPP,
+	{Code: XMPPTLS, Slug: "tls", Criterion: CriterionXMPP,
 		Meaning:  "TLS failure on the XMPP port (untrusted, expired, wrong name, no common protocol version)",
 		Guide:    "certificate problem (the Notification Service shares the Finesse Tomcat certificate)",
 		Recovery: recoverCert, Operator: operatorCert},
-	{Code: XMPPAuthFailed, Criterion: CriterionXMPP,
+	{Code: XMPPAuthFailed, Slug: "auth-failed", Criterion: CriterionXMPP,
 		Meaning: "XMPP authentication failed (never retried)",
 		Guide:   "wrong probe credentials, or the authentication backend is down",
 		Recovery: "Check the probe user's ID and password. finessectl never retries: five failed sign-ins lock a " +
@@ -156,17 +160,17 @@ var Scenarios = []Scenario{
 		Operator: "The XMPP user is the agent ID (numeric on UCCE), not the login name; with SSO or HYBRID " +
 			"authentication the probe must be a non-SSO user. Check the account in the administration " +
 			"console and the AWDB or UCCX connection that authenticates it."},
-	{Code: FinesseUnavailable, Criterion: CriterionPresence,
+	{Code: FinesseUnavailable, Slug: "finesse-unavailable", Criterion: CriterionPresence,
 		Meaning:  "'finesse' presence is UNAVAILABLE",
 		Guide:    "Cisco Finesse Tomcat or the Finesse web app is down",
 		Recovery: recoverPresence, Operator: operatorPresence},
-	{Code: FinessePresenceMissing, Criterion: CriterionPresence,
+	{Code: FinessePresenceMissing, Slug: "finesse-presence-missing", Criterion: CriterionPresence,
 		Meaning:  "no presence of the 'finesse' user within --presence-timeout",
 		Guide:    "Cisco Finesse Tomcat or the Finesse web app is down, or the probe user's roster lacks the 'finesse' user",
 		Recovery: recoverPresence + " If it never comes, check that the 'finesse' user is in the probe user's roster.",
 		Operator: operatorPresence + " A probe user that never signed in to a desktop may lack the roster entry."},
-	{Code: Usage, Meaning: "usage or configuration error (bad flag, missing credentials, unreadable file)"},
-	{Code: Internal, Meaning: "internal error"},
+	{Code: Usage, Slug: "usage-error", Meaning: "usage or configuration error (bad flag, missing credentials, unreadable file)"},
+	{Code: Internal, Slug: "internal-error", Meaning: "internal error"},
 }
 
 // ScenarioFor returns the explanation of c.
@@ -176,5 +180,5 @@ func ScenarioFor(c Code) Scenario {
 			return s
 		}
 	}
-	return Scenario{Code: c, Meaning: "unknown exit code"}
+	return Scenario{Code: c, Slug: "unknown", Meaning: "unknown exit code"}
 }

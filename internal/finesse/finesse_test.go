@@ -1,6 +1,9 @@
 package finesse
 
-import "testing"
+import (
+	"regexp"
+	"testing"
+)
 
 // The contract is stated here literally: scripts and monitoring configs in
 // the field depend on these numbers, so changing one must fail a test.
@@ -55,5 +58,36 @@ func TestVocabulary(t *testing.T) {
 	}
 	if len(Criteria) != 3 || Criteria[0] != "systeminfo" || Criteria[1] != "xmpp" || Criteria[2] != "presence" {
 		t.Errorf("the guide's criteria, in order, are systeminfo, xmpp, presence; got %v", Criteria)
+	}
+}
+
+// Every code of the contract has a stable scenario slug; alert rules and
+// scripts reading watch events match on these literally.
+func TestScenarioSlugs(t *testing.T) {
+	want := map[Code]string{
+		0:  "available",
+		10: "tomcat-or-network-down",
+		11: "tls",
+		12: "not-in-service",
+		13: "not-finesse",
+		20: "notification-service-down",
+		21: "tls",
+		22: "auth-failed",
+		30: "finesse-unavailable",
+		31: "finesse-presence-missing",
+		64: "usage-error",
+		70: "internal-error",
+	}
+	slug := regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
+	for _, s := range Scenarios {
+		if s.Slug != want[s.Code] || !slug.MatchString(s.Slug) {
+			t.Errorf("code %d: slug %q, want %q", s.Code, s.Slug, want[s.Code])
+		}
+	}
+	if len(Scenarios) != len(want) {
+		t.Errorf("%d scenarios, %d expected", len(Scenarios), len(want))
+	}
+	if got := ScenarioFor(99).Slug; got != "unknown" {
+		t.Errorf("slug of code 99 = %q, want unknown", got)
 	}
 }

@@ -86,33 +86,6 @@ var (
 // query for one of them never finds nothing.
 var verdicts = []check.Verdict{check.VerdictAvailable, check.VerdictDegraded, check.VerdictUnavailable}
 
-// scenarios names each failing exit code with a slug that stays the same
-// when the wording of finesse.Scenarios changes: alert rules match on it.
-// 11 and 21 share one; the check label tells the ports apart.
-var scenarios = map[finesse.Code]string{
-	finesse.SystemInfoUnreachable:  "tomcat-or-network-down",
-	finesse.SystemInfoTLS:          "tls",
-	finesse.NotInService:           "not-in-service",
-	finesse.SystemInfoUnusable:     "not-finesse",
-	finesse.XMPPConnectionFailed:   "notification-service-down",
-	finesse.XMPPTLS:                "tls",
-	finesse.XMPPAuthFailed:         "auth-failed",
-	finesse.FinesseUnavailable:     "finesse-unavailable",
-	finesse.FinessePresenceMissing: "finesse-presence-missing",
-	finesse.Usage:                  "usage-error",
-	finesse.Internal:               "internal-error",
-}
-
-// scenario is the slug of the scenario behind a failing exit code, the value
-// of finesse_probe_failed_check_info's scenario label; "unknown" for a code
-// outside the contract.
-func scenario(c finesse.Code) string {
-	if s, ok := scenarios[c]; ok {
-		return s
-	}
-	return "unknown"
-}
-
 // Collector exports r. It serves one registry, or several, for as long as
 // they need it: each collection reads r afresh and changes nothing.
 func Collector(r check.Result) prometheus.Collector { return collector{r} }
@@ -155,7 +128,7 @@ func collectServer(ch chan<- prometheus.Metric, name string, s check.ServerResul
 	gauge(ch, probeDuration, s.Duration.Seconds(), name)
 	gauge(ch, probeExitCode, float64(s.ExitCode()), name)
 	if f := s.Failure; f != nil {
-		gauge(ch, failedCheckInfo, 1, name, string(f.Criterion), scenario(f.Code))
+		gauge(ch, failedCheckInfo, 1, name, string(f.Criterion), finesse.ScenarioFor(f.Code).Slug)
 	}
 
 	for _, cr := range s.Checks {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -391,40 +390,4 @@ func TestDuplicateLabelSetsAreMerged(t *testing.T) {
 		phaseSamples(a, "xmpp", rt.Timings("connect", 2, "restart", 7)),
 		healthySamples("bad\uFFFD"))
 	assertSamples(t, got, want)
-}
-
-// Every failing code of the contract has a stable scenario name; alert rules
-// match on these literally.
-func TestScenarioCoversEveryFailingCode(t *testing.T) {
-	want := map[finesse.Code]string{
-		10: "tomcat-or-network-down",
-		11: "tls",
-		12: "not-in-service",
-		13: "not-finesse",
-		20: "notification-service-down",
-		21: "tls",
-		22: "auth-failed",
-		30: "finesse-unavailable",
-		31: "finesse-presence-missing",
-		64: "usage-error",
-		70: "internal-error",
-	}
-	slug := regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
-	failing := 0
-	for _, s := range finesse.Scenarios {
-		if s.Code == finesse.OK {
-			continue
-		}
-		failing++
-		got := scenario(s.Code)
-		if got != want[s.Code] || !slug.MatchString(got) {
-			t.Errorf("scenario(%d) = %q, want %q", s.Code, got, want[s.Code])
-		}
-	}
-	if failing != len(want) || len(scenarios) != len(want) {
-		t.Errorf("%d failing codes in finesse.Scenarios, %d in the table, %d expected", failing, len(scenarios), len(want))
-	}
-	if got := scenario(99); got != "unknown" {
-		t.Errorf("scenario(99) = %q, want unknown", got)
-	}
 }
