@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
 	"github.com/finessectl/finessectl/internal/check"
@@ -19,9 +23,11 @@ import (
 
 // These tests hold contrib/prometheus to 'finessectl serve': the scrape
 // configuration sends each target as ?target= to the exporter (blackbox
-// style) or a cluster as ?cluster=, and every query of the dashboard names
-// metrics finessectl exports. promtool checks the file itself in
-// prometheus_integration_test.go.
+// style) or a cluster as ?cluster=, loads the alerting rules, and every query
+// of the dashboard and of the alerts names metrics finessectl exports.
+// promtool checks the files themselves, and runs the alerts' unit tests, in
+// prometheus_integration_test.go, where a real Prometheus also scrapes a
+// simulated pair through finessectl serve.
 
 type scrapeConfig struct {
 	JobName       string              `yaml:"job_name"`
@@ -38,18 +44,38 @@ type scrapeConfig struct {
 	} `yaml:"relabel_configs"`
 }
 
-func TestPrometheusScrapeConfig(t *testing.T) {
-	var cfg struct {
-		ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
-	}
+// shippedExporter is where prometheus.yml expects finessectl serve: its
+// default --listen.
+const shippedExporter = "127.0.0.1:9720"
+
+type prometheusConfig struct {
+	RuleFiles     []string       `yaml:"rule_files"`
+	ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
+}
+
+func loadPrometheusConfig(t *testing.T) prometheusConfig {
+	t.Helper()
+	var cfg prometheusConfig
 	if err := yaml.Unmarshal([]byte(readFile(t, "prometheus/prometheus.yml")), &cfg); err != nil {
 		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestPrometheusScrapeConfig(t *testing.T) {
+	cfg := loadPrometheusConfig(t)
+	// Relative to prometheus.yml's directory, as Prometheus reads it.
+	if !slices.Equal(cfg.RuleFiles, []string{"finesse-alerts.yml"}) {
+		t.Errorf("rule_files %q, want the alerts shipped beside it: [finesse-alerts.yml]", cfg.RuleFiles)
+	}
+	// Without it, a user copying the file gets 403 on every target.
+	if text := readFile(t, "prometheus/prometheus.yml"); !strings.Contains(text, "--allow-target") || !strings.Contains(text, "403") {
+		t.Error("prometheus.yml does not say that serve refuses (403) targets it was not told of with --allow-target or --config")
 	}
 	jobs := map[string]scrapeConfig{}
 	for _, j := range cfg.ScrapeConfigs {
 		jobs[j.JobName] = j
 	}
-	const exporter = "127.0.0.1:9720"
 
 	pair, ok := jobs["finesse"]
 	if !ok {
@@ -67,7 +93,7 @@ func TestPrometheusScrapeConfig(t *testing.T) {
 	if len(steps) != 3 ||
 		len(steps[0].SourceLabels) != 1 || steps[0].SourceLabels[0] != "__address__" || steps[0].TargetLabel != "__param_target" ||
 		len(steps[1].SourceLabels) != 1 || steps[1].SourceLabels[0] != "__param_target" || steps[1].TargetLabel != "instance" ||
-		steps[2].TargetLabel != "__address__" || steps[2].Replacement != exporter {
+		steps[2].TargetLabel != "__address__" || steps[2].Replacement != shippedExporter {
 		t.Errorf("job finesse: not the blackbox relabeling: %+v", steps)
 	}
 
@@ -78,7 +104,7 @@ func TestPrometheusScrapeConfig(t *testing.T) {
 	if site.MetricsPath != "/probe" || len(site.Params["cluster"]) != 1 || site.Params["cluster"][0] != "site1" {
 		t.Errorf("job finesse-site1: metrics_path %q, params %v; want /probe and cluster: [site1]", site.MetricsPath, site.Params)
 	}
-	if len(site.StaticConfigs) != 1 || len(site.StaticConfigs[0].Targets) != 1 || site.StaticConfigs[0].Targets[0] != exporter {
+	if len(site.StaticConfigs) != 1 || len(site.StaticConfigs[0].Targets) != 1 || site.StaticConfigs[0].Targets[0] != shippedExporter {
 		t.Errorf("job finesse-site1 must scrape the exporter: %+v", site.StaticConfigs)
 	}
 	for _, j := range cfg.ScrapeConfigs {
@@ -115,6 +141,23 @@ func exportedNames(t *testing.T) map[string]bool {
 	return names
 }
 
+// metricName matches the names of finessectl's metrics (finesse_ for the
+// probes, finessectl_ for the exporter's own) in a query or a template.
+var metricName = regexp.MustCompile(`\bfinesse(?:ctl)?_[a-z0-9_]+`)
+
+// queriedMetrics returns the finessectl metrics text names, and fails the
+// test for each one that finessectl does not export.
+func queriedMetrics(t *testing.T, where, text string, exported map[string]bool) []string {
+	t.Helper()
+	names := metricName.FindAllString(text, -1)
+	for _, n := range names {
+		if !exported[n] {
+			t.Errorf("%s: %q names %s, which finessectl does not export", where, text, n)
+		}
+	}
+	return names
+}
+
 func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
 	var dash struct {
 		Title  string
@@ -130,22 +173,18 @@ func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
 	if !exported["finesse_tls_cert_not_after_timestamp_seconds"] || !exported["finesse_probe_check_duration_seconds"] {
 		t.Fatalf("the hand-built result does not export every metric: %v", exported)
 	}
-	metricName := regexp.MustCompile(`\bfinesse(?:ctl)?_[a-z0-9_]+`)
 	used := map[string]bool{}
 	for _, p := range dash.Panels {
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, q := range p.Targets {
-			names := metricName.FindAllString(q.Expr, -1)
+			names := queriedMetrics(t, "panel "+strconv.Quote(p.Title), q.Expr, exported)
 			if len(names) == 0 {
 				t.Errorf("panel %q: query %q names no finessectl metric", p.Title, q.Expr)
 			}
 			for _, n := range names {
 				used[n] = true
-				if !exported[n] {
-					t.Errorf("panel %q: query %q names %s, which finessectl does not export", p.Title, q.Expr, n)
-				}
 			}
 		}
 	}
@@ -153,6 +192,114 @@ func TestGrafanaDashboardQueriesExportedMetrics(t *testing.T) {
 		"finesse_tls_cert_not_after_timestamp_seconds"} {
 		if !used[n] {
 			t.Errorf("no panel shows %s", n)
+		}
+	}
+}
+
+// alertRule is a rule of prometheus/finesse-alerts.yml.
+type alertRule struct {
+	Alert       string            `yaml:"alert"`
+	Record      string            `yaml:"record"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// alertRules reads the rules of every group of prometheus/finesse-alerts.yml.
+func alertRules(t *testing.T) []alertRule {
+	t.Helper()
+	var file struct {
+		Groups []struct {
+			Name  string      `yaml:"name"`
+			Rules []alertRule `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal([]byte(readFile(t, "prometheus/finesse-alerts.yml")), &file); err != nil {
+		t.Fatal(err)
+	}
+	var rules []alertRule
+	for _, g := range file.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	if len(rules) == 0 {
+		t.Fatal("prometheus/finesse-alerts.yml has no rules")
+	}
+	return rules
+}
+
+// upJobs matches the job matcher of an alert on up.
+var upJobs = regexp.MustCompile(`\bup\{job(=~|=)"([^"]*)"\}`)
+
+// Every alert the issue asks for is there, with a severity and text for the
+// engineer it wakes, and queries only metrics finessectl exports; an alert
+// on failed scrapes covers exactly the shipped jobs it is meant for.
+// promtool test rules (prometheus_integration_test.go) checks what fires.
+func TestPrometheusAlertRulesQueryExportedMetrics(t *testing.T) {
+	exported := exportedNames(t)
+	var probeJobs, otherJobs []string
+	for _, j := range loadPrometheusConfig(t).ScrapeConfigs {
+		if j.MetricsPath == "/probe" {
+			probeJobs = append(probeJobs, j.JobName)
+		} else {
+			otherJobs = append(otherJobs, j.JobName)
+		}
+	}
+	wantUpJobs := map[string][]string{"FinesseProbeScrapeFailing": probeJobs, "FinessectlExporterDown": otherJobs}
+
+	seen := map[string]bool{}
+	for _, r := range alertRules(t) {
+		where := "alert " + r.Alert
+		if r.Alert == "" {
+			t.Errorf("rule %q (record %q) is not an alert", r.Expr, r.Record)
+			continue
+		}
+		sev := r.Labels["severity"]
+		seen[r.Alert+"/"+sev] = true
+		if sev != "warning" && sev != "critical" {
+			t.Errorf("%s: severity %q, want warning or critical", where, sev)
+		}
+		if d, err := model.ParseDuration(r.For); err != nil || d == 0 {
+			t.Errorf("%s: for %q, want a positive duration: one bad scrape must not page", where, r.For)
+		}
+		for _, a := range []string{"summary", "description"} {
+			if strings.TrimSpace(r.Annotations[a]) == "" {
+				t.Errorf("%s: no %s annotation", where, a)
+			}
+			queriedMetrics(t, where+" annotation "+a, r.Annotations[a], exported)
+		}
+
+		if m := upJobs.FindStringSubmatch(r.Expr); m != nil {
+			want, ok := wantUpJobs[r.Alert]
+			if !ok {
+				t.Errorf("%s: an alert on up that this test does not know", where)
+				continue
+			}
+			pattern := regexp.QuoteMeta(m[2])
+			if m[1] == "=~" {
+				pattern = m[2] // PromQL anchors regular expressions
+			}
+			jobRe := regexp.MustCompile("^(?:" + pattern + ")$")
+			var matched []string
+			for _, j := range append(slices.Clone(probeJobs), otherJobs...) {
+				if jobRe.MatchString(j) {
+					matched = append(matched, j)
+				}
+			}
+			if !slices.Equal(matched, want) || len(want) == 0 {
+				t.Errorf("%s: %s selects the shipped jobs %q, want %q", where, m[0], matched, want)
+			}
+			continue
+		}
+		if len(queriedMetrics(t, where, r.Expr, exported)) == 0 {
+			t.Errorf("%s: %q names no finessectl metric", where, r.Expr)
+		}
+	}
+	for _, want := range []string{"FinesseNodeDown/warning", "FinessePairDown/critical",
+		"FinesseCertificateExpiring/warning", "FinesseCertificateExpiring/critical",
+		"FinesseProbeScrapeFailing/warning", "FinessectlExporterDown/warning"} {
+		if !seen[want] {
+			t.Errorf("no alert %s", want)
 		}
 	}
 }
