@@ -44,9 +44,11 @@ integration:
 	sh scripts/install-integration-deps.sh
 	$(GO) test -tags integration -count=1 -timeout 10m ./...
 
-## bench: parse, probe and end-to-end check costs (numbers go in the README)
+## bench: parse, probe and end-to-end check costs, and a soak of 1,000 watch
+## reconnections (numbers go in the README)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $$($(GO) list ./... | grep -v '/internal/watch$$')
+	$(GO) test -run '^$$' -bench '^BenchmarkWatchFlaps$$' -benchtime 1000x -count=1 ./internal/watch
 
 ## fuzz: a short run of each fuzz target, FUZZTIME each (a duration such as 20s,
 ## or a count such as 10000x, which CI uses: see .ci/run)
@@ -56,6 +58,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInterpret$$' -fuzztime $(FUZZTIME) ./internal/systeminfo
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./internal/check
 	$(GO) test -run '^$$' -fuzz '^FuzzAwaitPresence$$' -fuzztime $(FUZZTIME) ./internal/xmppprobe
+	$(GO) test -run '^$$' -fuzz '^FuzzNotification$$' -fuzztime $(FUZZTIME) ./internal/xmppprobe
 
 clean:
 	rm -rf bin

@@ -122,7 +122,8 @@ func requestedOutput(root *cobra.Command, args []string) string {
 // pluginAskedElsewhere is nagios when args that are not a check command
 // line ask for -o nagios anyway: a monitoring plugin's command line gone
 // wrong, such as 'finessectl --version -o nagios', must still exit UNKNOWN
-// with a line on stdout. Only check has -o, so nothing else is parsed.
+// with a line on stdout; so must 'watch -o nagios', which watch refuses.
+// Only check's -o is parsed in full.
 func pluginAskedElsewhere(args []string) string {
 	for i, a := range args {
 		switch {
@@ -205,6 +206,7 @@ so cron jobs, monitoring systems and CI pipelines can act on it directly.`,
 	root.AddCommand(checkCmd)
 	root.AddCommand(NewCmdSimulate(ios, nil))
 	root.AddCommand(NewCmdServe(ios, nil))
+	root.AddCommand(NewCmdWatch(ios, nil))
 	root.AddCommand(NewCmdDemo(ios, nil))
 	root.AddCommand(newExitCodesTopic())
 	return root

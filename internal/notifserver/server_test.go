@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -535,6 +536,17 @@ func TestByteCap(t *testing.T) {
 	c.expectStreamError("policy-violation")
 	if err := <-sent; err != nil {
 		t.Errorf("writing up to the cap: %v", err)
+	}
+}
+
+// On a bound stream the cap is per stanza: a client that stays connected
+// for days sends more than the cap in pings, and is not cut off for it.
+func TestByteCapIsPerStanzaOnceBound(t *testing.T) {
+	e := newEnv(t, Config{})
+	c := e.bound(t, xmppprobe.DirectTLS, "raw")
+	pad := strings.Repeat("p", 64<<10)
+	for i := range maxSessionBytes/len(pad) + 4 {
+		c.ping(fmt.Sprintf("%s-%d", pad, i))
 	}
 }
 

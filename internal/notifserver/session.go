@@ -308,6 +308,7 @@ func (c *session) serve() error {
 		if err != nil {
 			return err
 		}
+		c.wire.renew()
 	}
 }
 

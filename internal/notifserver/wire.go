@@ -19,12 +19,13 @@ type wire struct {
 
 	// left and exceeded are only touched by reads, which only the session's
 	// own goroutine makes (TLS included: writes never read here).
+	max      int64
 	left     int64
 	exceeded bool
 }
 
 func newWire(c net.Conn, maxBytes int64, silent bool) *wire {
-	w := &wire{Conn: c, left: maxBytes}
+	w := &wire{Conn: c, max: maxBytes, left: maxBytes}
 	w.silent.Store(silent)
 	return w
 }
@@ -61,3 +62,8 @@ func (w *wire) Write(p []byte) (int, error) {
 	}
 	return w.Conn.Write(p)
 }
+
+// renew gives the cap back after a stanza of a bound stream: a desktop that
+// stays connected for weeks sends far more than the cap in pings alone, while
+// one endless element must still be cut off.
+func (w *wire) renew() { w.left = w.max }

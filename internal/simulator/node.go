@@ -119,6 +119,10 @@ func (n *Node) HTTPSAddr() string     { return n.https.addr }
 func (n *Node) DirectTLSAddr() string { return n.direct.addr }
 func (n *Node) StartTLSAddr() string  { return n.starttls.addr }
 
+// Sessions is the number of live Notification Service sessions, so that a
+// test sees a client leave.
+func (n *Node) Sessions() int { return n.xmpp.Sessions() }
+
 // SetScenario switches the node, telling connected clients what a real node
 // would tell them: a SystemInfo notification when the status changes, and the
 // 'finesse' user's presence when it changes.

@@ -52,7 +52,12 @@ func (p *port) set(state portState) error {
 	if err != nil {
 		return err
 	}
-	p.ln, p.addr = ln, ln.Addr().String()
+	p.ln = ln
+	// The address is written once, at the first bind, before any reader
+	// exists: later binds reuse it, and readers take it without the lock.
+	if _, port, _ := net.SplitHostPort(p.addr); port == "0" {
+		p.addr = ln.Addr().String()
+	}
 	go p.accept(ln)
 	return nil
 }

@@ -117,6 +117,19 @@ func (i *Info) field(name string) *string {
 	return nil
 }
 
+// Parse parses a SystemInfo document, such as the <data> of a SystemInfo
+// notification (xmppprobe.Notification.Data), with the parser Fetch uses. A
+// document that is not a SystemInfo, or that contradicts itself, is an error
+// wrapping ErrUnusable, whose text is sanitized. A SystemInfo without
+// <status> is no error: its Status is "", for the caller to judge.
+func Parse(data []byte) (*Info, error) {
+	info, err := parse(data)
+	if err != nil {
+		return nil, unusable(err)
+	}
+	return info, nil
+}
+
 // parse parses a SystemInfo document. The root element is SystemInfo (or
 // systemInfo, as pubsub notifications may spell it). A document without
 // <status> parses fine with Status == ""; deciding what that means is the

@@ -22,6 +22,7 @@ const (
 	PhaseRestart  Phase = "restart" // the stream restart after <success/>: the Notification Service's own work
 	PhaseBind     Phase = "bind"
 	PhasePresence Phase = "presence"
+	PhaseLive     Phase = "live" // Listen: the session stays connected after the checks
 )
 
 // PhaseError says in which phase the session failed. It wraps the cause
@@ -42,6 +43,11 @@ var ErrStreamClosed = errors.New("server closed the XMPP stream")
 // ErrTooMuchData is returned when the server sends more than Config.MaxBytes:
 // a probe needs a few kilobytes, so anything near the cap is hostile or broken.
 var ErrTooMuchData = errors.New("server sent more data than a probe needs")
+
+// ErrPingTimeout is returned by Listen when nothing at all arrived, not even
+// the answer to a ping, for ListenConfig's PingInterval+PingTimeout: the
+// server or the network in between is gone without closing the connection.
+var ErrPingTimeout = errors.New("the server answered nothing, not even a ping, within the ping interval and timeout")
 
 // ErrNoStartTLS is returned in STARTTLS mode when the server does not offer
 // <starttls/>; the probe never authenticates over plaintext.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // FuzzAwaitPresence feeds a server's bytes, after an opened stream, to a
@@ -107,4 +108,48 @@ func (c *quietConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.left -= n
 	return n, err
+}
+
+// FuzzNotification feeds a <message> to the decoder Listen uses for it. Any
+// input may be refused as not well-formed, but none may panic, and what is
+// reported must be safe to log: Raw sanitized and short, Data nil or a
+// trimmed, non-empty fragment.
+func FuzzNotification(f *testing.F) {
+	const (
+		head = "<message from='pubsub.finesse.test' to='probe@finesse.test'><event xmlns='http://jabber.org/protocol/pubsub#event'>" +
+			"<items node='/finesse/api/SystemInfo'><item id='1'>"
+		tail = "</item></items></event></message>"
+		info = "<SystemInfo><status>OUT_OF_SERVICE</status><statusReason>CTI</statusReason></SystemInfo>"
+	)
+	for _, s := range []string{
+		head + "<notification xmlns='urn:xmpp:push:0'>\n" + xmlAttr("<Update>\n<data>"+info+"</data>\n<event>PUT</event>\n<requestId></requestId>\n<source>/finesse/api/SystemInfo</source>\n</Update>") + "\n</notification>" + tail,
+		head + "<notification xmlns='http://jabber.org/protocol/pubsub'>" + xmlAttr("<Update><source>/s</source><event>put</event><data>"+info+"</data></Update>") + "</notification>" + tail,
+		head + "<notification xmlns='urn:xmpp:push:0'><Update><event>POST</event><data>" + info + "</data></Update></notification>" + tail,
+		head + "<notification><![CDATA[<Update><data>" + info + "</data></Update>]]></notification>" + tail,
+		head + "<notification>&lt;Update&gt;&lt;data&gt;</notification>" + tail,
+		head + "<notification>" + xmlAttr("<Update><data>"+info+"</data><data/></Update>") + "</notification>" + tail,
+		head + "<notification>" + xmlAttr("<Update/><Update/>") + "</notification>" + tail,
+		head + "<entry xmlns='http://www.w3.org/2005/Atom'>\u202enot Finesse</entry>" + tail,
+		"<message><event xmlns='http://jabber.org/protocol/pubsub#event'><purge node='/p'/><items node='/n'/></event></message>",
+		"<message><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='/n'><item/><item><a/><notification/></item></items></event></message>",
+		"<message from='x'><body>hello</body></message>",
+		"<message><event xmlns='http://jabber.org/protocol/pubsub#event'><items><item><notification>",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		notes, err := decodeFirst(data)
+		if err != nil {
+			return
+		}
+		for _, n := range notes {
+			if strings.ContainsFunc(n.Raw, unicode.IsControl) || utf8.RuneCountInString(n.Raw) > rawMax {
+				t.Errorf("Raw not sanitized or too long: %q", n.Raw)
+			}
+			if n.Data != nil && (len(n.Data) == 0 || len(bytes.TrimSpace(n.Data)) != len(n.Data)) {
+				t.Errorf("Data %q is empty or untrimmed", n.Data)
+			}
+		}
+	})
 }

@@ -24,6 +24,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gosrc.io/xmpp/stanza"
@@ -89,12 +91,21 @@ type Facts struct {
 	Timings     []probe.Timing     // completed phases, in order
 }
 
-// Session is one XMPP connection attempt. It is used by one goroutine.
+// Session is one XMPP connection attempt. It is used by one goroutine, but
+// for Close, which may also be called while Listen runs.
 type Session struct {
-	cfg      Config
-	raw      net.Conn // the TCP connection; deadlines are set on it
-	conn     net.Conn // raw, or the TLS connection over it
-	closed   bool
+	cfg  Config
+	raw  net.Conn // the TCP connection; deadlines are set on it
+	conn net.Conn // raw, or the TLS connection over it
+	// closed is set before Close cuts the socket, so that a writer that
+	// pushed a deadline forward can tell that it must not write.
+	closed atomic.Bool
+	// dmu orders Close's deadline and the cut of a context that ends
+	// meanwhile, so that the cut never lands on Close's goodbye.
+	dmu sync.Mutex
+	// wmu serializes writes: Listen's pinger, its answers to the server and
+	// Close write from different goroutines.
+	wmu      sync.Mutex
 	limit    *limitReader
 	reader   *bufio.Reader
 	dec      *xml.Decoder
@@ -109,6 +120,9 @@ type Session struct {
 
 // errNotConnected reports a Login or AwaitPresence without a live stream.
 var errNotConnected = errors.New("xmppprobe: the session is not connected")
+
+// errNotLoggedIn reports a Listen before Login succeeded.
+var errNotLoggedIn = errors.New("xmppprobe: the session is not logged in")
 
 // New prepares a session; it does no I/O.
 func New(cfg Config) *Session {
@@ -145,7 +159,7 @@ func (s *Session) Connect(ctx context.Context) error {
 	release := s.watch(ctx)
 	defer release()
 	if err := s.negotiate(ctx); err != nil {
-		s.closed = true
+		s.closed.Store(true)
 		_ = s.raw.Close()
 		return err
 	}
@@ -264,7 +278,7 @@ func (s *Session) openStream() error {
 // waiting on its authentication backend, while silence in the restart phase
 // that follows means the Notification Service itself is broken.
 func (s *Session) Login(ctx context.Context, user, password, resource string) error {
-	if s.raw == nil || s.closed {
+	if s.raw == nil || s.closed.Load() {
 		return errNotConnected
 	}
 	release := s.watch(ctx)
@@ -395,7 +409,7 @@ type Presence struct {
 // events are read past; pings and roster pushes are answered so the server
 // keeps the stream. A stream that ends meanwhile is reported as an error.
 func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, error) {
-	if s.raw == nil || s.closed {
+	if s.raw == nil || s.closed.Load() {
 		return Presence{}, errNotConnected
 	}
 	release := s.watch(ctx)
@@ -413,46 +427,68 @@ func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, erro
 		}
 		switch v := p.(type) {
 		case stanza.Presence:
-			if bareJID(v.From) != want {
-				continue
-			}
-			switch v.Type {
-			case "":
+			if pres, ok := s.presenceOf(v, want); ok {
 				s.record(PhasePresence, start)
-				return Presence{Available: true, Show: string(v.Show), Status: v.Status, Roster: s.rosterState(want)}, nil
-			case stanza.PresenceTypeUnavailable:
-				s.record(PhasePresence, start)
-				return Presence{Available: false, Status: v.Status, Roster: s.rosterState(want)}, nil
+				return pres, nil
 			}
 		case *stanza.IQ:
-			if v.Id == "roster-1" && v.Type == stanza.IQTypeResult {
-				s.rosterReceived = true
-				if items, ok := v.Payload.(*stanza.RosterItems); ok {
-					s.roster = items.Items
+			if reply := s.onIQ(v); reply != "" {
+				if err := s.send(reply, ""); err != nil {
+					return Presence{}, &PhaseError{Phase: PhasePresence, Err: err}
 				}
-				continue
-			}
-			if err := s.answerIQ(v); err != nil {
-				return Presence{}, &PhaseError{Phase: PhasePresence, Err: err}
 			}
 		}
 	}
 }
 
+// presenceOf reports p when it is an available or unavailable presence of
+// the bare JID want; other types (probe, subscribe, error) say nothing of
+// the user's availability.
+func (s *Session) presenceOf(p stanza.Presence, want string) (Presence, bool) {
+	if bareJID(p.From) != want {
+		return Presence{}, false
+	}
+	switch p.Type {
+	case "":
+		return Presence{Available: true, Show: string(p.Show), Status: p.Status, Roster: s.rosterState(want)}, true
+	case stanza.PresenceTypeUnavailable:
+		return Presence{Available: false, Status: p.Status, Roster: s.rosterState(want)}, true
+	}
+	return Presence{}, false
+}
+
 // Close ends the stream without waiting for the server to agree: the probe
-// has its answer, and a dead server must not delay the verdict. It closes
-// the TCP socket itself, skipping TLS close_notify, whose own five-second
-// write deadline would otherwise wait on a server that stopped reading.
+// has its answer, and a dead server must not delay the verdict. A logged-in
+// session first says it is unavailable, as a desktop signing out does, so
+// that the server drops it from presence at once rather than when the
+// connection's end is noticed. Close closes the TCP socket itself, skipping
+// TLS close_notify, whose own five-second write deadline would otherwise
+// wait on a server that stopped reading.
 //
 // Close may be called on a session that never connected, whose Connect
-// failed, or that is already closed; it does nothing then.
+// failed, or that is already closed; it does nothing then. It may be called
+// while Listen runs, which then returns.
 func (s *Session) Close() error {
-	if s.raw == nil || s.closed {
+	s.dmu.Lock()
+	if s.raw == nil || s.closed.Load() {
+		s.dmu.Unlock()
 		return nil
 	}
-	s.closed = true
-	_ = s.raw.SetDeadline(time.Now().Add(closeGrace))
-	_ = s.send("</stream:stream>", "")
+	s.closed.Store(true)
+	// The deadline comes before the lock: it also cuts a ping stuck
+	// writing to a server that stopped reading, which holds the lock.
+	deadline := time.Now().Add(closeGrace)
+	_ = s.raw.SetDeadline(deadline)
+	s.dmu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	// Again: a ping that got the lock first pushed its own deadline.
+	_ = s.raw.SetDeadline(deadline)
+	bye := "</stream:stream>"
+	if s.facts.JID != "" {
+		bye = "<presence type='unavailable'/>" + bye
+	}
+	_ = s.sendLocked(bye, "")
 	return s.raw.Close()
 }
 
@@ -463,18 +499,29 @@ func (s *Session) Facts() Facts {
 	return f
 }
 
-func (s *Session) answerIQ(iq *stanza.IQ) error {
+// onIQ keeps the roster result Login asked for and returns the answer the
+// server expects to a request: pings and roster pushes are acknowledged so
+// that it keeps the stream, anything else is refused as RFC 6120 asks. It
+// returns "" when iq needs no answer.
+func (s *Session) onIQ(iq *stanza.IQ) string {
+	if iq.Id == "roster-1" && iq.Type == stanza.IQTypeResult {
+		s.rosterReceived = true
+		if items, ok := iq.Payload.(*stanza.RosterItems); ok {
+			s.roster = items.Items
+		}
+		return ""
+	}
 	if iq.Type != stanza.IQTypeGet && iq.Type != stanza.IQTypeSet {
-		return nil
+		return ""
 	}
 	id := xmlAttr(iq.Id)
 	to := xmlAttr(iq.From)
 	_, isRosterPush := iq.Payload.(*stanza.RosterItems)
 	if isRosterPush || (iq.Any != nil && iq.Any.XMLName.Space == "urn:xmpp:ping") {
-		return s.send("<iq type='result' id='"+id+"' to='"+to+"'/>", "")
+		return "<iq type='result' id='" + id + "' to='" + to + "'/>"
 	}
-	return s.send("<iq type='error' id='"+id+"' to='"+to+"'><error type='cancel'>"+
-		"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", "")
+	return "<iq type='error' id='" + id + "' to='" + to + "'><error type='cancel'>" +
+		"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
 }
 
 // next reads the next top-level element and turns stream errors and stream
@@ -534,6 +581,14 @@ func (s *Session) streamError(se xml.StartElement) error {
 
 // send writes data; shown replaces it in the trace when it holds a secret.
 func (s *Session) send(data, shown string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.sendLocked(data, shown)
+}
+
+// sendLocked is send for a caller holding wmu. The trace line is written
+// under it too, so that the trace shows writes in the order they were made.
+func (s *Session) sendLocked(data, shown string) error {
 	if shown == "" {
 		shown = data
 	}
@@ -558,11 +613,31 @@ func (s *Session) readErr(err error) error {
 
 // watch applies ctx's deadline to the socket and cuts it short if ctx is
 // cancelled early, so no read or write outlives the caller's deadline.
+// release waits for a cut already under way: landing later, it would undo
+// the deadline of whatever comes next, Close's goodbye among them.
 func (s *Session) watch(ctx context.Context) (release func()) {
 	deadline, _ := ctx.Deadline()
 	_ = s.raw.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = s.raw.SetDeadline(time.Unix(1, 0)) })
-	return func() { stop() }
+	cut := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		s.cut()
+		close(cut)
+	})
+	return func() {
+		if !stop() {
+			<-cut
+		}
+	}
+}
+
+// cut ends every read and write under way, unless Close has already set the
+// deadline for its goodbye.
+func (s *Session) cut() {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if !s.closed.Load() {
+		_ = s.raw.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // fail wraps err with its phase; when ctx ended, the deadline is the cause
