@@ -111,9 +111,17 @@ func (l *lab) systemInfoServer(t *testing.T, leaf *pki.Leaf) string {
 // finesseOnline logs the 'finesse' user in, as Finesse Tomcat does, until stop.
 func (l *lab) finesseOnline(t *testing.T) (stop func()) {
 	t.Helper()
+	_, stop = l.finesseSession(t)
+	return stop
+}
+
+// finesseSession is finesseOnline that also returns the session, through
+// which a test sees what the 'finesse' user receives, until stop.
+func (l *lab) finesseSession(t *testing.T) (s *xmppprobe.Session, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s := xmppprobe.New(xmppprobe.Config{Addr: l.prosody.DirectTLSAddr, Domain: domain, TLS: clientTLS(t, l.caFile)})
+	s = xmppprobe.New(xmppprobe.Config{Addr: l.prosody.DirectTLSAddr, Domain: domain, TLS: clientTLS(t, l.caFile)})
 	if err := s.Connect(ctx); err != nil {
 		t.Fatalf("finesse user: %v\n%s", err, l.prosody.LogTail())
 	}
@@ -128,7 +136,7 @@ func (l *lab) finesseOnline(t *testing.T) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return s, stop
 }
 
 type run struct {

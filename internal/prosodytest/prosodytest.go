@@ -37,7 +37,9 @@ const (
 	// Ports are picked by binding and closing, so another process can take
 	// one before Prosody binds it; a few fresh attempts make that harmless.
 	startAttempts = 3
-	logTailLines  = 60
+	// restartRetryPause spaces a Restart's attempts to bind the same ports.
+	restartRetryPause = 100 * time.Millisecond
+	logTailLines      = 60
 )
 
 // Config describes one throwaway Prosody that behaves like a Finesse
@@ -52,17 +54,31 @@ type Config struct {
 	RosterGroup []string
 }
 
-// Server is a running Prosody. Its exported fields describe where to reach it.
+// Server is a running Prosody. Its exported fields describe where to reach it;
+// they stay the same across a Restart.
 type Server struct {
 	Domain        string
 	StartTLSAddr  string // "127.0.0.1:PORT", plain c2s offering STARTTLS
 	DirectTLSAddr string // "127.0.0.1:PORT", c2s with TLS from the first byte (XEP-0368)
 
-	dir      string
+	dir        string
+	prosodyBin string
+	leaf       []byte // the certificate both ports must present
+
+	mu   sync.Mutex
+	proc *process // the latest prosody started; nil before the first
+}
+
+// process is one run of prosody. A Restart starts a new one, so that each
+// has its own exit and its own Stop.
+type process struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	waitErr  error
 	stopOnce sync.Once
+	// logStart is the log's size when this process started: the lines that
+	// follow are its own, as prosody appends to the log of earlier runs.
+	logStart int64
 }
 
 // errPortTaken marks a start that lost a port race and is worth retrying.
@@ -96,9 +112,9 @@ func Start(t testing.TB, cfg Config) *Server {
 
 	base := t.TempDir()
 	for attempt := 1; ; attempt++ {
-		s := &Server{Domain: cfg.Domain, dir: filepath.Join(base, fmt.Sprintf("run%d", attempt))}
+		s := &Server{Domain: cfg.Domain, dir: filepath.Join(base, fmt.Sprintf("run%d", attempt)), prosodyBin: prosodyBin, leaf: leaf}
 		begun := time.Now()
-		err := s.start(t, prosodyBin, ctlBin, cfg, leaf)
+		err := s.start(t, ctlBin, cfg)
 		if err == nil {
 			t.Logf("prosody ready in %v: starttls %s, direct tls %s, log %s",
 				time.Since(begun).Round(time.Millisecond), s.StartTLSAddr, s.DirectTLSAddr, s.logPath())
@@ -113,7 +129,7 @@ func Start(t testing.TB, cfg Config) *Server {
 	}
 }
 
-func (s *Server) start(t testing.TB, prosodyBin, ctlBin string, cfg Config, leaf []byte) error {
+func (s *Server) start(t testing.TB, ctlBin string, cfg Config) error {
 	for _, d := range []string{s.dir, s.dataDir(), s.certsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -140,28 +156,91 @@ func (s *Server) start(t testing.TB, prosodyBin, ctlBin string, cfg Config, leaf
 		return err
 	}
 
-	out, err := os.Create(filepath.Join(s.dir, "prosody.out"))
+	// Registered before starting so that a t.Fatal from here on, or a panic
+	// in the caller, still stops the process, and whichever a Restart
+	// started after it: Stop stops the latest.
+	t.Cleanup(s.Stop)
+	return s.launch(time.Now().Add(startTimeout))
+}
+
+// launch starts prosody on the configuration already written and waits
+// until it serves both ports, or until deadline.
+func (s *Server) launch(deadline time.Time) error {
+	p := &process{exited: make(chan struct{})}
+	if fi, err := os.Stat(s.logPath()); err == nil {
+		p.logStart = fi.Size()
+	}
+	// Appended to, so that after a Restart LogTail still shows how the
+	// previous run ended.
+	out, err := os.OpenFile(s.outPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	defer out.Close() // the child holds its own descriptor
-	s.cmd = exec.Command(prosodyBin, "-F", "--config", s.configPath())
-	s.cmd.Dir = s.dir
-	s.cmd.Stdout = out
-	s.cmd.Stderr = out
-	s.cmd.SysProcAttr = parentDeathSignal()
-	if err := s.cmd.Start(); err != nil {
+	p.cmd = exec.Command(s.prosodyBin, "-F", "--config", s.configPath())
+	p.cmd.Dir = s.dir
+	p.cmd.Stdout = out
+	p.cmd.Stderr = out
+	p.cmd.SysProcAttr = parentDeathSignal()
+	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("start prosody: %w", err)
 	}
-	s.exited = make(chan struct{})
 	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
 	}()
-	// Registered before waiting so that a t.Fatal from here on, or a panic in
-	// the caller, still stops the process.
-	t.Cleanup(s.Stop)
-	return s.waitReady(leaf)
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+	return s.waitReady(p, deadline)
+}
+
+// Restart stops prosody if it runs and starts it again with the same
+// configuration, data (users, rosters) and ports, so that clients
+// reconnecting to StartTLSAddr and DirectTLSAddr find it again. It returns
+// once both ports serve, and fails t if prosody cannot bind them within
+// startTimeout. Stop, and the cleanup Start registered, stop the new
+// process. Restart must not run concurrently with Stop or Restart.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	stopping := time.Now()
+	s.Stop()
+	// Prosody binds with SO_REUSEADDR (LuaSocket's socket.bind sets it), so
+	// the TIME_WAIT connections the stopped server leaves do not keep it
+	// off its ports. What can is another socket that took a port meanwhile:
+	// the ports came from the ephemeral range, from which the kernel also
+	// picks the local port of any outgoing connection. Such a socket goes
+	// away by itself, and the ports cannot change (clients must find the
+	// server where it was), so binding is retried on the same ports for a
+	// bounded time rather than on new ones as Start does.
+	begun := time.Now()
+	deadline := begun.Add(startTimeout)
+	s.appendLog("prosodytest: restarting on " + s.StartTLSAddr + " and " + s.DirectTLSAddr)
+	for attempt := 1; ; attempt++ {
+		err := s.launch(deadline)
+		if err == nil {
+			t.Logf("prosody stopped in %v and restarted in %v (attempt %d) on the same ports",
+				begun.Sub(stopping).Round(time.Millisecond), time.Since(begun).Round(time.Millisecond), attempt)
+			return
+		}
+		s.Stop()
+		if errors.Is(err, errPortTaken) && time.Now().Before(deadline) {
+			time.Sleep(restartRetryPause)
+			continue
+		}
+		t.Fatalf("prosodytest: restart, attempt %d after %v: %v\n%s", attempt, time.Since(begun).Round(time.Millisecond), err, s.LogTail())
+	}
+}
+
+// appendLog writes a line of the harness's own into prosody's log, so that
+// LogTail shows where one run ends and the next begins.
+func (s *Server) appendLog(line string) {
+	f, err := os.OpenFile(s.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = fmt.Fprintf(f, "%s %s\n", time.Now().Format("Jan 02 15:04:05"), line)
 }
 
 // registerUsers feeds passwords on stdin (prosodyctl adduser asks twice) so
@@ -193,27 +272,27 @@ func (s *Server) registerUsers(ctlBin string, users map[string]string) error {
 // direct-TLS port presents our certificate. A bare TCP connect is not enough:
 // the kernel accepts connections as soon as Prosody binds, before its event
 // loop runs, and a port stolen by another process would accept them too.
-func (s *Server) waitReady(leaf []byte) error {
-	deadline := time.Now().Add(startTimeout)
+func (s *Server) waitReady(p *process, deadline time.Time) error {
+	begun := time.Now()
 	var last error
 	for {
 		select {
-		case <-s.exited:
-			return fmt.Errorf("prosody exited during startup: %v", s.waitErr)
+		case <-p.exited:
+			return fmt.Errorf("prosody exited during startup: %v", p.waitErr)
 		default:
 		}
-		if s.logContains("Failed to open server port") {
+		if s.logContains(p.logStart, "Failed to open server port") {
 			return errPortTaken
 		}
 		last = s.checkStartTLS()
 		if last == nil {
-			last = s.checkDirectTLS(leaf)
+			last = s.checkDirectTLS(s.leaf)
 		}
 		if last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("prosody not ready after %v: %v", startTimeout, last)
+			return fmt.Errorf("prosody not ready after %v: %v", time.Since(begun).Round(time.Millisecond), last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -292,18 +371,31 @@ func exchangeHeaders(conn net.Conn, domain string) (string, error) {
 
 // Stop terminates prosody (SIGTERM, then SIGKILL after a bounded wait) and
 // waits for it. It is idempotent and safe to call from several goroutines.
+// After a Restart it stops the process the Restart started.
+//
+// Prosody closes its listeners, then each client stream, usually with a
+// system-shutdown stream error. Not always: Prosody 0.12 was seen to lose
+// it, sending only TLS close_notify, when SIGTERM came while it was still
+// busy with the client's last stanza, so a test must accept a stream that
+// simply ends.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		if s.exited == nil {
-			return
-		}
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+func (p *process) stop() {
+	p.stopOnce.Do(func() {
 		select {
-		case <-s.exited:
+		case <-p.exited:
 			return
 		default:
 		}
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			_ = s.cmd.Process.Kill()
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			_ = p.cmd.Process.Kill()
 		}
 		// Prosody handles signals from a Lua hook, so a SIGTERM landing just
 		// before it blocks in epoll_wait can sit unhandled until the next
@@ -314,13 +406,13 @@ func (s *Server) Stop() {
 		kill := time.After(stopTimeout)
 		for {
 			select {
-			case <-s.exited:
+			case <-p.exited:
 				return
 			case <-nudge.C:
-				_ = s.cmd.Process.Signal(syscall.SIGTERM)
+				_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			case <-kill:
-				_ = s.cmd.Process.Kill()
-				<-s.exited
+				_ = p.cmd.Process.Kill()
+				<-p.exited
 				return
 			}
 		}
@@ -331,7 +423,7 @@ func (s *Server) Stop() {
 // on stdout or stderr (errors from before logging starts land there).
 func (s *Server) LogTail() string {
 	var b strings.Builder
-	if out, err := os.ReadFile(filepath.Join(s.dir, "prosody.out")); err == nil && len(bytes.TrimSpace(out)) > 0 {
+	if out, err := os.ReadFile(s.outPath()); err == nil && len(bytes.TrimSpace(out)) > 0 {
 		fmt.Fprintf(&b, "--- prosody stdout/stderr ---\n%s\n", tail(out, logTailLines))
 	}
 	log, err := os.ReadFile(s.logPath())
@@ -351,13 +443,15 @@ func tail(data []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (s *Server) logContains(needle string) bool {
+// logContains tells whether the log holds needle after its first from bytes.
+func (s *Server) logContains(from int64, needle string) bool {
 	data, err := os.ReadFile(s.logPath())
-	return err == nil && bytes.Contains(data, []byte(needle))
+	return err == nil && int64(len(data)) >= from && bytes.Contains(data[from:], []byte(needle))
 }
 
 func (s *Server) configPath() string { return filepath.Join(s.dir, "prosody.cfg.lua") }
 func (s *Server) logPath() string    { return filepath.Join(s.dir, "prosody.log") }
+func (s *Server) outPath() string    { return filepath.Join(s.dir, "prosody.out") }
 func (s *Server) dataDir() string    { return filepath.Join(s.dir, "data") }
 func (s *Server) certsDir() string   { return filepath.Join(s.dir, "certs") }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -234,8 +235,15 @@ func TestStopClosesBothPorts(t *testing.T) {
 	f.s.Stop()
 	t.Logf("Stop took %v", time.Since(begun))
 	f.s.Stop() // idempotent
+	f.assertStopped(t)
+}
+
+// assertStopped fails t unless the latest prosody has exited and neither
+// port accepts connections.
+func (f *fixture) assertStopped(t *testing.T) {
+	t.Helper()
 	select {
-	case <-f.s.exited:
+	case <-f.s.proc.exited:
 	default:
 		t.Fatal("Stop returned before prosody exited")
 	}
@@ -246,6 +254,78 @@ func TestStopClosesBothPorts(t *testing.T) {
 			t.Errorf("%s still accepts connections after Stop", addr)
 		}
 	}
+}
+
+// A restart is what a client sees of a Notification Service restarted: its
+// stream ends with system-shutdown, and reconnecting to the same address
+// finds the same users, passwords and shared roster.
+func TestRestartKeepsPortsUsersAndRoster(t *testing.T) {
+	f := startFixture(t)
+	startTLS, directTLS := f.s.StartTLSAddr, f.s.DirectTLSAddr
+	finesse := f.dialDirect(t, "finesse")
+	finesse.login("finesse", testUsers["finesse"])
+	finesse.expect("from='finesse@"+testDomain+"/test'", 5*time.Second)
+	first := f.s.proc
+
+	f.s.Restart(t)
+	// See Stop on why the stream error may not come.
+	if got, err := finesse.readUntil("system-shutdown", 5*time.Second); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatalf("the stream outlived the restart: %v; received %q", err, got)
+	}
+	select {
+	case <-first.exited:
+	default:
+		t.Fatal("the first prosody still runs after Restart")
+	}
+	if f.s.StartTLSAddr != startTLS || f.s.DirectTLSAddr != directTLS {
+		t.Fatalf("ports moved: %s %s, were %s %s", f.s.StartTLSAddr, f.s.DirectTLSAddr, startTLS, directTLS)
+	}
+	f.assertSharedPresence(t)
+
+	// A stopped server restarts too, and Stop stops the new process.
+	f.s.Stop()
+	f.assertStopped(t)
+	f.s.Restart(t)
+	f.assertSharedPresence(t)
+	f.s.Stop()
+	f.s.Stop() // still idempotent
+	f.assertStopped(t)
+}
+
+// assertSharedPresence logs finesse and the probe in afresh, which needs
+// their passwords, and requires the probe to see finesse's presence.
+func (f *fixture) assertSharedPresence(t *testing.T) {
+	t.Helper()
+	finesse := f.dialDirect(t, "finesse again")
+	finesse.login("finesse", testUsers["finesse"])
+	probe := f.dialDirect(t, "probe")
+	probe.login("probe", testUsers["probe"])
+	probe.expect("from='finesse@"+testDomain+"/test'", 5*time.Second)
+}
+
+// A port someone else holds when prosody comes back is waited for: the
+// server cannot move, its clients reconnect to where it was.
+func TestRestartWaitsForATakenPort(t *testing.T) {
+	f := startFixture(t)
+	f.s.Stop()
+	// Go listens with SO_REUSEADDR as prosody does, which still leaves
+	// prosody no way to bind a port another socket listens on.
+	squatter, err := net.Listen("tcp", f.s.DirectTLSAddr)
+	if err != nil {
+		t.Fatalf("take %s: %v", f.s.DirectTLSAddr, err)
+	}
+	const held = 1500 * time.Millisecond
+	release := time.AfterFunc(held, func() { squatter.Close() })
+	defer func() {
+		release.Stop()
+		squatter.Close()
+	}()
+	begun := time.Now()
+	f.s.Restart(t)
+	if took := time.Since(begun); took < held {
+		t.Fatalf("restarted in %v although the port was held for %v", took, held)
+	}
+	f.assertSharedPresence(t)
 }
 
 // TestSendXMPPLogsIn uses go-sendxmpp as an independent client: it must
