@@ -166,15 +166,16 @@ func runRound(ctx context.Context, targets []Target, opts Options) []ServerResul
 func Establish(ctx context.Context, t Target, opts Options) (ServerResult, *xmppprobe.Session) {
 	opts = opts.withDefaults()
 	r, sess := establish(ctx, t, opts, (&traceSink{w: opts.Trace}).forServer(t.Name), newProgress(t, time.Now()))
-	if r.Failure != nil && !streamStands(r) {
+	if r.Failure != nil && !r.StreamStands() {
 		sess.Close()
 	}
 	return r, sess
 }
 
-// streamStands tells a failure of the 'finesse' presence on a stream that
-// still stands, which the guide's recovery waits on, from every other.
-func streamStands(r ServerResult) bool {
+// StreamStands tells a failure of the 'finesse' presence on a stream that
+// still stands, which the guide's recovery waits on, from every other: the
+// session Establish returned is then still open.
+func (r ServerResult) StreamStands() bool {
 	f := r.Failure
 	return f != nil && f.Criterion == finesse.CriterionPresence && f.Code != finesse.XMPPConnectionFailed
 }

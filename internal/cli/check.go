@@ -263,6 +263,9 @@ const (
 	outputPrometheus = "prometheus"
 )
 
+// insecureWarning is printed whenever -k turns verification off.
+const insecureWarning = "finessectl: warning: --insecure: certificates are not verified; a man in the middle could read the probe password"
+
 func runCheck(ctx context.Context, all *CheckOptions) error {
 	runs, err := all.plan()
 	if err != nil {
@@ -287,7 +290,7 @@ func runCheck(ctx context.Context, all *CheckOptions) error {
 	// between runs: plan keeps them out of clusters.
 	opts := runs[0]
 	if insecure && !opts.Quiet {
-		fmt.Fprintln(opts.IO.ErrOut, "finessectl: warning: --insecure: certificates are not verified; a man in the middle could read the probe password")
+		fmt.Fprintln(opts.IO.ErrOut, insecureWarning)
 	}
 	// One run per cluster, each under its own settings, in one report. The
 	// exit code is the first failing cluster's, judged under that cluster's

@@ -160,7 +160,7 @@ func runWatch(ctx context.Context, opts *WatchOptions) error {
 		return err
 	}
 	if opts.Check.Insecure {
-		fmt.Fprintln(opts.IO.ErrOut, "finessectl: warning: --insecure: certificates are not verified; a man in the middle could read the probe password")
+		fmt.Fprintln(opts.IO.ErrOut, insecureWarning)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

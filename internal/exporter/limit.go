@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net"
 	"strconv"
@@ -76,13 +75,13 @@ func (e *Exporter) result(ctx context.Context, req Request, p Probe) (res check.
 		case <-c.done:
 			return c.res, resultCached, nil
 		case <-ctx.Done():
-			if last != nil && ctx.Err() == context.DeadlineExceeded {
+			switch {
+			case ctx.Err() != context.DeadlineExceeded:
+				return res, "", ctx.Err()
+			case last != nil:
 				return last.res, resultCached, nil
 			}
-			if ctx.Err() == context.DeadlineExceeded {
-				return res, "", errStillRunning
-			}
-			return res, "", ctx.Err()
+			return res, "", errStillRunning
 		}
 	}
 	if c := s.last; c != nil && time.Since(c.at) < e.cfg.MinInterval {
@@ -133,16 +132,6 @@ func (e *Exporter) pruneLocked() {
 			delete(e.slots, k)
 		}
 	}
-}
-
-// credentials identifies the account a check logs in with; "" when it does
-// not log in. A hash, so that no map holds one more copy of the password.
-func credentials(o check.Options) string {
-	if o.ConnectOnly {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(o.User + "\x00" + o.Password))
-	return string(sum[:])
 }
 
 // countFailures adds the failed servers of r to finessectl_probe_failures_total,

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 	"time"
@@ -117,4 +118,14 @@ func (a *accounts) leave(id string, acct *account) {
 	if acct.users == 0 && acct.failed == nil {
 		delete(a.byID, id)
 	}
+}
+
+// credentials identifies the account a check logs in with; "" when it does
+// not log in. A hash, so that no map holds one more copy of the password.
+func credentials(o check.Options) string {
+	if o.ConnectOnly {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(o.User + "\x00" + o.Password))
+	return string(sum[:])
 }

@@ -122,11 +122,14 @@ func WatchEventJSON(w io.Writer, e watch.Event) error {
 	if e.Code == finesse.OK {
 		state = "available"
 	}
-	j := jsonWatchEvent{Time: e.Time.Format(time.RFC3339Nano), Server: clean(e.Server), Event: string(e.Kind),
-		State: state, Scenario: finesse.ScenarioFor(e.Code).Slug, ExitCode: int(e.Code), Via: e.Via, Detail: clean(e.Detail)}
-	if _, _, msg := watchMessage(e); e.Detail == "" {
-		j.Detail = msg
+	// Events whose facts are not words (available, alternate) carry the
+	// text report's sentence, so that detail always says something.
+	detail := clean(e.Detail)
+	if e.Detail == "" {
+		_, _, detail = watchMessage(e)
 	}
+	j := jsonWatchEvent{Time: e.Time.Format(time.RFC3339Nano), Server: clean(e.Server), Event: string(e.Kind),
+		State: state, Scenario: finesse.ScenarioFor(e.Code).Slug, ExitCode: int(e.Code), Via: e.Via, Detail: detail}
 	if e.Kind == watch.KindReconnect {
 		s := seconds(e.Wait)
 		j.WaitSeconds = &s

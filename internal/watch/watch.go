@@ -269,7 +269,7 @@ func (w *watcher) run(ctx context.Context) error {
 			sess.Close()
 			return err
 		}
-		if r.Failure == nil || streamOpen(r) {
+		if r.Failure == nil || r.StreamStands() {
 			err := w.live(ctx, sess, r)
 			if err != nil {
 				return err
@@ -288,11 +288,6 @@ func (w *watcher) run(ctx context.Context) error {
 			return err
 		}
 	}
-}
-
-// streamOpen tells a check whose presence failed on a live stream.
-func streamOpen(r check.ServerResult) bool {
-	return r.Failure != nil && r.Failure.Criterion == finesse.CriterionPresence && r.Failure.Code != finesse.XMPPConnectionFailed
 }
 
 // backoff is the pause before reconnection attempt n: doubling from
@@ -391,12 +386,15 @@ func (w *watcher) live(ctx context.Context, sess *xmppprobe.Session, r check.Ser
 			}
 		})
 	}()
+	listening := true
 	var polls sync.WaitGroup
 	// Listen returns before the session is closed, so that Close's
 	// unavailable presence is the last thing the stream carries.
 	defer func() {
 		cancel()
-		<-lost
+		if listening {
+			<-lost
+		}
 		sess.Close()
 		polls.Wait()
 	}()
@@ -413,15 +411,16 @@ func (w *watcher) live(ctx context.Context, sess *xmppprobe.Session, r check.Ser
 		}()
 	}
 	var nextPoll <-chan time.Time
-	if w.code != finesse.OK {
-		nextPoll = w.cfg.After(w.cfg.PollInterval)
-	}
 	for {
+		// While the node is out, SystemInfo is polled every interval.
+		if w.code != finesse.OK && nextPoll == nil && !polling {
+			nextPoll = w.cfg.After(w.cfg.PollInterval)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-lost:
-			lost <- err // for the deferred wait
+			listening = false
 			return w.down(finesse.XMPPConnectionFailed, "stream", "XMPP connection lost: "+err.Error())
 		case e := <-events:
 			if err := w.onLive(n, e); err != nil {
@@ -443,14 +442,8 @@ func (w *watcher) live(ctx context.Context, sess *xmppprobe.Session, r check.Ser
 			if err := w.onPoll(n, p); err != nil {
 				return err
 			}
-			if w.code != finesse.OK {
-				nextPoll = w.cfg.After(w.cfg.PollInterval)
-			}
 		case a := <-w.altDone:
 			w.alternateChecked(a)
-		}
-		if w.code != finesse.OK && nextPoll == nil && !polling {
-			nextPoll = w.cfg.After(w.cfg.PollInterval)
 		}
 	}
 }
