@@ -172,12 +172,25 @@ func WatchSummary(w io.Writer, r watch.Report, o TextOptions) error {
 				end, length = out.End.Format(WatchTimeLayout), out.End.Sub(out.Start)
 			}
 			sc := finesse.ScenarioFor(out.Code)
-			fmt.Fprintf(&b, "  #%d  %s → %s  %8s  %s (exit %d): %s\n", i+1, out.Start.Format(WatchTimeLayout), end,
-				outageDuration(length), sc.Slug, out.Code, sc.Meaning)
+			fmt.Fprintf(&b, "  #%d  %s → %s  %8s  %s (exit %d): %s%s\n", i+1, out.Start.Format(WatchTimeLayout), end,
+				outageDuration(length), sc.Slug, out.Code, sc.Meaning, wentThrough(out.Seen))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// wentThrough lists an outage's scenarios when it had more than one, so
+// that a reader sees why it is named for one it did not begin with.
+func wentThrough(seen []finesse.Code) string {
+	if len(seen) < 2 {
+		return ""
+	}
+	names := make([]string, len(seen))
+	for i, c := range seen {
+		names[i] = fmt.Sprintf("%s (%d)", finesse.ScenarioFor(c).Slug, c)
+	}
+	return "; went through " + strings.Join(names, " → ")
 }
 
 func availability(r watch.Report) string {
@@ -202,6 +215,14 @@ type jsonOutage struct {
 	Scenario        string  `json:"scenario"`
 	ExitCode        int     `json:"exit_code"`
 	Recovered       bool    `json:"recovered"`
+	// Seen is every scenario the outage went through, in order; scenario
+	// and exit_code above name the one of the earliest criterion.
+	Seen []jsonScenario `json:"seen"`
+}
+
+type jsonScenario struct {
+	Scenario string `json:"scenario"`
+	ExitCode int    `json:"exit_code"`
 }
 
 type jsonWatchSummary struct {
@@ -224,7 +245,11 @@ func WatchSummaryJSON(w io.Writer, r watch.Report) error {
 		WatchedSeconds: seconds(r.Ended.Sub(r.Started)), Outages: []jsonOutage{},
 		DowntimeSeconds: seconds(r.Downtime()), ExitCode: int(r.Code)}
 	for _, o := range r.Outages {
-		jo := jsonOutage{Start: o.Start.Format(time.RFC3339Nano), Scenario: finesse.ScenarioFor(o.Code).Slug, ExitCode: int(o.Code)}
+		jo := jsonOutage{Start: o.Start.Format(time.RFC3339Nano), Scenario: finesse.ScenarioFor(o.Code).Slug, ExitCode: int(o.Code),
+			Seen: make([]jsonScenario, len(o.Seen))}
+		for i, c := range o.Seen {
+			jo.Seen[i] = jsonScenario{Scenario: finesse.ScenarioFor(c).Slug, ExitCode: int(c)}
+		}
 		end := r.Ended
 		if !o.End.IsZero() {
 			end = o.End

@@ -46,7 +46,9 @@ func watchStory() ([]watch.Event, watch.Report) {
 		events[i].Server = server
 	}
 	rep := watch.Report{Server: server, Started: at(0), Ended: at(200),
-		Outages: []watch.Outage{{Start: at(42), End: at(142), Code: finesse.XMPPConnectionFailed}, {Start: at(180), Code: finesse.FinesseUnavailable}}}
+		Outages: []watch.Outage{
+			{Start: at(42), End: at(142), Code: finesse.XMPPConnectionFailed, Seen: []finesse.Code{finesse.FinesseUnavailable, finesse.XMPPConnectionFailed}},
+			{Start: at(180), Code: finesse.FinesseUnavailable, Seen: []finesse.Code{finesse.FinesseUnavailable}}}}
 	return events, rep
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -143,8 +144,27 @@ func (e Event) Criterion() finesse.Criterion { return finesse.ScenarioFor(e.Code
 // Outage is a time the node was not fully available.
 type Outage struct {
 	Start time.Time
-	End   time.Time    // zero while it lasts
-	Code  finesse.Code // the scenario that began it
+	End   time.Time // zero while it lasts
+	// Code names the outage: of the scenarios it went through, the one of
+	// the earliest criterion in the guide's order, as that failure explains
+	// the later ones. A Notification Service restart often drops the
+	// 'finesse' user's session before the watch's own, so it is seen as
+	// 'finesse' unavailable first and as the lost connection a moment later;
+	// it is named for the connection.
+	Code finesse.Code
+	// Seen is each scenario the outage went through, in the order first
+	// seen; a scenario seen again is not repeated, so the list stays short
+	// however long the outage flaps.
+	Seen []finesse.Code
+}
+
+// criterionRank orders codes by the guide's criteria; codes of no
+// criterion come last.
+func criterionRank(c finesse.Code) int {
+	if i := slices.Index(finesse.Criteria, finesse.ScenarioFor(c).Criterion); i >= 0 {
+		return i
+	}
+	return len(finesse.Criteria)
 }
 
 // Report is the outcome of a watch.
@@ -327,11 +347,18 @@ func (w *watcher) up(via, detail string) error {
 func (w *watcher) down(code finesse.Code, via, detail string) error {
 	switch {
 	case w.code == finesse.OK:
-		w.report.Outages = append(w.report.Outages, Outage{Start: w.cfg.Now(), Code: code})
+		w.report.Outages = append(w.report.Outages, Outage{Start: w.cfg.Now(), Code: code, Seen: []finesse.Code{code}})
 		w.code = code
 		w.emit(Event{Kind: KindOutage, Code: code, Via: via, Detail: detail})
 		w.altNextCheck = time.Time{} // check the alternate now
 	case w.code != code:
+		o := &w.report.Outages[len(w.report.Outages)-1]
+		if !slices.Contains(o.Seen, code) {
+			o.Seen = append(o.Seen, code)
+		}
+		if criterionRank(code) < criterionRank(o.Code) {
+			o.Code = code
+		}
 		w.code = code
 		w.emit(Event{Kind: KindChanged, Code: code, Via: via, Detail: detail})
 	}
@@ -421,6 +448,11 @@ func (w *watcher) live(ctx context.Context, sess *xmppprobe.Session, r check.Ser
 			return ctx.Err()
 		case err := <-lost:
 			listening = false
+			if ctx.Err() != nil {
+				// The watch ended and took the stream with it: both cases
+				// were ready and select picked this one.
+				return ctx.Err()
+			}
 			return w.down(finesse.XMPPConnectionFailed, "stream", "XMPP connection lost: "+err.Error())
 		case e := <-events:
 			if err := w.onLive(n, e); err != nil {
