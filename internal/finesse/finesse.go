@@ -25,6 +25,15 @@ const (
 // SystemInfoPath is where every Finesse version serves SystemInfo.
 const SystemInfoPath = "/finesse/api/SystemInfo"
 
+// Where desktops reach the Notification Service over HTTP: XMPP over
+// WebSocket (RFC 7395, subprotocol "xmpp") on HTTPSPort from 12.6 and on
+// BOSHPort in 12.0–12.5, and BOSH (XEP-0124/0206) on BOSHPort.
+const (
+	WebSocketPath        = "/ws/"
+	WebSocketSubprotocol = "xmpp"
+	BOSHPath             = "/http-bind/"
+)
+
 // SystemInfo status values. Only IN_SERVICE counts as available.
 const (
 	StatusInService      = "IN_SERVICE"
