@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/boshprobe"
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/systeminfo"
@@ -110,6 +111,8 @@ type ServerResult struct {
 	Checks     []CheckResult        // one per criterion, in the guide's order
 	SystemInfo *systeminfo.Response // what the HTTPS request saw
 	XMPP       *xmppprobe.Facts     // what the Notification Service session saw
+	XMPPRoute  *Route               // how it was reached and why; nil before the XMPP criterion
+	BOSH       *BOSHResult          // the BOSH probe's outcome; nil when not asked for or not reached
 	Presence   *PresenceResult
 	Failure    *Failure  // nil when every criterion that ran passed
 	Warnings   []Warning // only on servers whose SystemInfo was read
@@ -293,4 +296,11 @@ func (r Result) linkPeers() {
 			}
 		}
 	}
+}
+
+// BOSHResult is the login-free BOSH probe of a node: not one of the guide's
+// criteria, reported next to them.
+type BOSHResult struct {
+	boshprobe.Result
+	Err error // nil when a session was created and terminated
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/boshprobe"
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/systeminfo"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
@@ -50,13 +51,24 @@ const (
 type Options struct {
 	Timeout         time.Duration // one deadline per server for all three criteria
 	PresenceTimeout time.Duration // how long to wait for the 'finesse' presence
-	XMPPMode        xmppprobe.TLSMode
-	XMPPPort        int         // 0 means the mode's Finesse port (5223 direct, 5222 STARTTLS)
-	TLS             *tls.Config // trust for both ports; nil means the system roots
-	TLSServerName   string      // verify both ports against this name instead of the dialed host
-	User, Password  string      // the probe account; ignored with ConnectOnly
-	FinesseJID      string      // default finesse@<xmppDomain>
-	ConnectOnly     bool        // stop after the XMPP stream is negotiated, without logging in
+	// XMPPTransport is how the Notification Service is reached. Empty
+	// means TransportAuto, or TransportTCP when XMPPMode or XMPPPort is
+	// set, which is what they meant before WebSocket was checked.
+	XMPPTransport Transport
+	XMPPMode      xmppprobe.TLSMode
+	// XMPPPort is the XMPP port over TCP (0: the mode's, 5223 direct, 5222
+	// STARTTLS), the WebSocket port with TransportWebSocket (0: the HTTPS
+	// port SystemInfo answered on); auto ignores it.
+	XMPPPort      int
+	WebSocketPath string // finesse.WebSocketPath when empty
+	// BOSHProbe adds a login-free check of BOSH on 7443, reported on its
+	// own; RequireBOSH makes its failure fail the XMPP criterion.
+	BOSHProbe, RequireBOSH bool
+	TLS                    *tls.Config // trust for both ports; nil means the system roots
+	TLSServerName          string      // verify both ports against this name instead of the dialed host
+	User, Password         string      // the probe account; ignored with ConnectOnly
+	FinesseJID             string      // default finesse@<xmppDomain>
+	ConnectOnly            bool        // stop after the XMPP stream is negotiated, without logging in
 	// Trace receives the XMPP conversation of every server, credentials
 	// redacted, each line prefixed with the server's name.
 	Trace    io.Writer
@@ -99,11 +111,14 @@ func (o Options) withDefaults() Options {
 	if o.PresenceTimeout <= 0 {
 		o.PresenceTimeout = DefaultPresenceTimeout
 	}
+	if o.XMPPTransport == "" {
+		o.XMPPTransport = TransportAuto
+		if o.XMPPMode != "" || o.XMPPPort != 0 {
+			o.XMPPTransport = TransportTCP
+		}
+	}
 	if o.XMPPMode == "" {
 		o.XMPPMode = xmppprobe.DirectTLS
-	}
-	if o.XMPPPort == 0 {
-		o.XMPPPort = o.XMPPMode.DefaultPort()
 	}
 	if o.TLS == nil {
 		o.TLS = &tls.Config{}
@@ -405,12 +420,35 @@ func establish(ctx context.Context, t Target, o Options, trace io.Writer, p *pro
 	}
 	r.Warnings = infoWarnings(r.SystemInfo.Info)
 
-	sess = xmppprobe.New(xmppConfig(t, r.SystemInfo.Info, o, trace))
-	if r.Failure = checkXMPP(ctx, &r, sess, o, p); r.Failure != nil || o.ConnectOnly {
+	if o.BOSHProbe {
+		// The BOSH probe runs last, in the time the criteria left, and
+		// counts only when they all passed.
+		defer func() { checkBOSH(ctx, &r, o) }()
+	}
+	sess, r.Failure = checkXMPP(ctx, &r, o, trace, p)
+	if r.Failure != nil || o.ConnectOnly {
 		return r, sess
 	}
 	r.Failure = checkPresence(ctx, &r, sess, PresenceJID(r.SystemInfo.Info, t, o), o.PresenceTimeout, p)
 	return r, sess
+}
+
+// checkBOSH probes BOSH on the node's 7443 and, with RequireBOSH, fails the
+// XMPP criterion when it fails and nothing else did.
+func checkBOSH(ctx context.Context, r *ServerResult, o Options) {
+	url := "https://" + net.JoinHostPort(r.Target.Host, strconv.Itoa(finesse.BOSHPort)) + finesse.BOSHPath
+	res, err := boshprobe.Probe(ctx, boshprobe.Config{URL: url, Domain: xmppDomain(r.Info(), r.Target),
+		TLS: xmppConfig(r.Target, r.Info(), o, route{}, nil).TLS, Resolver: o.Resolver})
+	r.BOSH = &BOSHResult{Result: res, Err: err}
+	if err != nil && o.RequireBOSH && r.Failure == nil {
+		r.Failure = &Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPConnectionFailed,
+			Err: fmt.Errorf("BOSH probe of %s (--require-bosh): %w", url, err)}
+		for i := range r.Checks {
+			if r.Checks[i].Criterion == finesse.CriterionXMPP {
+				r.Checks[i].Status = Fail
+			}
+		}
+	}
 }
 
 // finish records a criterion's outcome in r.Checks.
@@ -458,7 +496,7 @@ func PresenceJID(info *systeminfo.Info, t Target, o Options) string {
 	return finesse.FinesseUser + "@" + xmppDomain(info, t)
 }
 
-func xmppConfig(t Target, info *systeminfo.Info, o Options, trace io.Writer) xmppprobe.Config {
+func xmppConfig(t Target, info *systeminfo.Info, o Options, rt route, trace io.Writer) xmppprobe.Config {
 	tlsCfg := o.TLS.Clone()
 	// The Notification Service shares Tomcat's certificate, which names this
 	// node, while the XMPP domain is a name the operator may not have
@@ -468,22 +506,42 @@ func xmppConfig(t Target, info *systeminfo.Info, o Options, trace io.Writer) xmp
 		tlsCfg.ServerName = o.TLSServerName
 	}
 	return xmppprobe.Config{
-		Addr:     net.JoinHostPort(t.Host, strconv.Itoa(o.XMPPPort)),
-		Domain:   xmppDomain(info, t),
-		Mode:     o.XMPPMode,
-		TLS:      tlsCfg,
-		Trace:    trace,
-		Resolver: o.Resolver,
+		Addr:          net.JoinHostPort(t.Host, strconv.Itoa(rt.port)),
+		Domain:        xmppDomain(info, t),
+		Transport:     rt.transport,
+		Mode:          rt.mode,
+		WebSocketPath: o.WebSocketPath,
+		TLS:           tlsCfg,
+		Trace:         trace,
+		Resolver:      o.Resolver,
 	}
 }
 
-func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o Options, p *progress) *Failure {
-	// A check given up on still reports the address it was dialing.
-	dialing := sess.Facts()
-	r.XMPP = &dialing
-	p.enter(finesse.CriterionXMPP, *r)
+// checkXMPP connects over the first route that is there, logs in unless
+// ConnectOnly, and returns the session, open or not.
+func checkXMPP(ctx context.Context, r *ServerResult, o Options, trace io.Writer, p *progress) (*xmppprobe.Session, *Failure) {
+	routes := xmppRoutes(r.Target, o)
 	start := time.Now()
-	err := sess.Connect(ctx)
+	var sess *xmppprobe.Session
+	var err error
+	for i, rt := range routes {
+		sess = xmppprobe.New(xmppConfig(r.Target, r.Info(), o, rt, trace))
+		// A check given up on still reports the address it was dialing.
+		dialing := sess.Facts()
+		r.XMPP, r.XMPPRoute = &dialing, &Route{Why: rt.why, Skipped: r.routeSkipped()}
+		if i == 0 {
+			p.enter(finesse.CriterionXMPP, *r)
+		}
+		err = sess.Connect(ctx)
+		// Only a transport that is plainly not there is passed over: one
+		// that timed out or failed in any other way may be the very outage
+		// to report.
+		if err != nil && i < len(routes)-1 && xmppprobe.Absent(err) {
+			r.XMPPRoute.Skipped = append(r.XMPPRoute.Skipped, SkippedRoute{Where: where(sess.Facts()), Err: err})
+			continue
+		}
+		break
+	}
 	if err == nil && !o.ConnectOnly {
 		err = login(ctx, sess, o)
 	}
@@ -497,7 +555,7 @@ func checkXMPP(ctx context.Context, r *ServerResult, sess *xmppprobe.Session, o 
 			f.Hints = authHints(r.Info(), o.User)
 		}
 	}
-	return finish(r, finesse.CriterionXMPP, start, f)
+	return sess, finish(r, finesse.CriterionXMPP, start, f)
 }
 
 func login(ctx context.Context, sess *xmppprobe.Session, o Options) error {

@@ -36,8 +36,12 @@ type CheckOptions struct {
 	Timeout         time.Duration
 	Concurrency     int
 	PresenceTimeout time.Duration
+	XMPPTransport   string
 	XMPPTLS         string
 	XMPPPort        int
+	WSPath          string
+	BOSHProbe       bool
+	RequireBOSH     bool
 	CAFile          string
 	Insecure        bool
 	TLSServerName   string
@@ -64,6 +68,10 @@ type CheckOptions struct {
 	// presenceTimeoutSet tells an explicit --presence-timeout, which must
 	// fit in --timeout, from the default, which shrinks to fit.
 	presenceTimeoutSet bool
+	// transportSet tells an explicit --xmpp-transport; tcpPinned an explicit
+	// --xmpp-tls or --xmpp-port, which without it mean XMPP over TCP, as
+	// they did before the transport could be chosen.
+	transportSet, tcpPinned bool
 
 	// ConfigFile is --config; empty means the default file, if it exists.
 	ConfigFile string
@@ -85,7 +93,7 @@ the Finesse developer guide, in order, and stop at the first that fails:
                  credentials, must report status IN_SERVICE. An HTTP 503
                  SERVER_OUT_OF_SERVICE or any other status fails.
   2. xmpp        connect to the Finesse Notification Service on the same host
-                 (direct TLS on 5223, or STARTTLS on 5222), and log in with
+                 the way desktops do (see Transports), and log in with
                  SASL PLAIN as the probe user under a unique resource.
   3. presence    wait up to --presence-timeout for the presence of the
                  'finesse' user (finesse@<xmppDomain>): AVAILABLE passes,
@@ -96,6 +104,26 @@ https://host:port. Up to --concurrency servers (default 100) are checked at
 once, each under one deadline (--timeout) that covers all three criteria and
 starts with its check; more servers wait their turn. finessectl exits within
 the deadline plus a second for each wave: ceil(servers / concurrency) waves.
+
+Transports (--xmpp-transport; every report says which was used and why):
+  auto (default)  what desktops use, newest first: XMPP over WebSocket
+                  (RFC 7395) at wss://SERVER:<HTTPS port>/ws/ (Finesse 12.6
+                  and later, through the web proxy), then wss://SERVER:7443/ws/
+                  (12.0 to 12.5), then direct TLS on 5223. It moves on only
+                  when a transport is plainly absent (connection refused,
+                  HTTP 404), never after a timeout, which may be the outage.
+  websocket       WebSocket only, on --xmpp-port (default: the HTTPS port of
+                  SERVER) at --ws-path (default /ws/).
+  tcp             XMPP over TCP: --xmpp-tls direct (5223), starttls (5222) or
+                  none (5222 in clear text, only with --connect-only:
+                  finessectl never sends a password without TLS). Since
+                  12.5(1) ES4, 5223 answers only allow-listed hosts and 5222
+                  is off by default. --xmpp-tls or --xmpp-port without
+                  --xmpp-transport mean tcp.
+--bosh-probe also creates and ends a BOSH session at
+https://SERVER:7443/http-bind/ without logging in (12.5 desktops can use
+BOSH); it is reported on a line of its own and fails the run (exit 20) only
+with --require-bosh.
 
 The probe user must be a dedicated account that never signs in to an agent
 desktop: Finesse watches the presence of desktop users and forces a logout
@@ -167,6 +195,9 @@ const checkExample = `  # Check a Finesse pair, as a cron job or CI step would
   # From cron, for Prometheus' node_exporter: metrics to a file, mail only on failure
   finessectl check -q --textfile /var/lib/node_exporter/textfile/finesse.prom finesse-a.example.com finesse-b.example.com
 
+  # Finesse 12.5: WebSocket on 7443, and BOSH, as its desktops connect
+  finessectl check --xmpp-transport websocket --xmpp-port 7443 --bosh-probe finesse-a.example.com
+
   # Finesse with the insecure port 5222 enabled (STARTTLS)
   finessectl check --xmpp-tls starttls finesse-a.example.com`
 
@@ -186,7 +217,7 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Servers = args
-			opts.presenceTimeoutSet = cmd.Flags().Changed("presence-timeout")
+			opts.noteFlags(cmd.Flags())
 			opts.flags = cmd.Flags()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -200,7 +231,8 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.StringVar(&opts.ConfigFile, "config", "", "read defaults and clusters from this YAML `FILE` (default $XDG_CONFIG_HOME/finessectl/config.yaml, if it exists)")
 	f.StringArrayVar(&opts.Clusters, "cluster", nil, "check the servers of cluster `NAME` of the config file, with its settings (repeatable)")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls", "none"))
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-transport", fixedCompletion(transportNames()...))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
 	_ = cmd.RegisterFlagCompletionFunc("require", fixedCompletion("all", "any"))
 	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
@@ -216,9 +248,15 @@ func addCheckFlags(f *pflag.FlagSet, opts *CheckOptions) {
 	f.StringVarP(&opts.User, "user", "u", "", "probe user ID (default $FINESSE_USER)")
 	f.StringVar(&opts.PasswordFile, "password-file", "", "read the probe password from the first line of `FILE` ('-' for stdin; default $FINESSE_PASSWORD)")
 	f.BoolVar(&opts.ConnectOnly, "connect-only", false, "do not log in: check SystemInfo and XMPP up to the stream, skip presence")
-	f.Var(newChoice(&opts.XMPPTLS, string(xmppprobe.DirectTLS), "direct (port 5223) or starttls (port 5222)", string(xmppprobe.DirectTLS), string(xmppprobe.StartTLS)),
-		"xmpp-tls", "XMPP security: 'direct' (TLS from the first byte) or 'starttls'")
-	f.IntVar(&opts.XMPPPort, "xmpp-port", 0, "XMPP port (default 5223 for direct, 5222 for starttls)")
+	f.Var(newChoice(&opts.XMPPTransport, string(check.TransportAuto), "auto, tcp or websocket", transportNames()...),
+		"xmpp-transport", "how to reach the Notification Service: 'auto' (WebSocket on the HTTPS port, then on 7443, then direct TLS on 5223), 'tcp' or 'websocket'")
+	f.Var(newChoice(&opts.XMPPTLS, string(xmppprobe.DirectTLS), "direct (port 5223), starttls (port 5222) or none (port 5222, only with --connect-only)",
+		string(xmppprobe.DirectTLS), string(xmppprobe.StartTLS), string(xmppprobe.NoTLS)),
+		"xmpp-tls", "XMPP over TCP: 'direct' (TLS from the first byte), 'starttls', or 'none' (with --connect-only); implies --xmpp-transport tcp")
+	f.IntVar(&opts.XMPPPort, "xmpp-port", 0, "XMPP port: over TCP default 5223 for direct, 5222 for starttls and none; over WebSocket the SERVER's HTTPS port; implies --xmpp-transport tcp unless it is given")
+	f.StringVar(&opts.WSPath, "ws-path", finesse.WebSocketPath, "HTTP path of the WebSocket endpoint")
+	f.BoolVar(&opts.BOSHProbe, "bosh-probe", false, "also check BOSH on port 7443 without logging in (for 12.5 desktops); reported on its own line")
+	f.BoolVar(&opts.RequireBOSH, "require-bosh", false, "fail the XMPP criterion (exit 20) when the BOSH probe fails; implies --bosh-probe")
 	f.StringVar(&opts.FinesseJID, "finesse-jid", "", "JID whose presence is awaited (default finesse@<xmppDomain>)")
 	f.StringVar(&opts.CAFile, "ca-file", "", "trust the certificates in this PEM `FILE` instead of the system roots")
 	f.BoolVarP(&opts.Insecure, "insecure", "k", false, "do not verify TLS certificates (the password is then exposed to a man in the middle)")
@@ -356,6 +394,10 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		return c, nil, err
 	}
 	mode := xmppprobe.TLSMode(o.XMPPTLS)
+	transport, err := o.transport()
+	if err != nil {
+		return c, nil, err
+	}
 	if o.Timeout > maxTimeout {
 		return c, nil, usageError("--timeout %v: a check may take at most %v", o.Timeout, maxTimeout)
 	}
@@ -392,6 +434,10 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		return c, nil, err
 	}
 	c = check.Options{
+		XMPPTransport:   transport,
+		WebSocketPath:   o.WSPath,
+		BOSHProbe:       o.BOSHProbe || o.RequireBOSH,
+		RequireBOSH:     o.RequireBOSH,
 		Timeout:         o.Timeout,
 		Concurrency:     o.Concurrency,
 		PresenceTimeout: presenceTimeout,
@@ -415,6 +461,42 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		}
 	}
 	return c, targets, nil
+}
+
+// noteFlags records which flags fs was given, where a default and an
+// explicit value mean different things.
+func (o *CheckOptions) noteFlags(fs *pflag.FlagSet) {
+	o.presenceTimeoutSet = fs.Changed("presence-timeout")
+	o.transportSet = fs.Changed("xmpp-transport")
+	o.tcpPinned = fs.Changed("xmpp-tls") || fs.Changed("xmpp-port")
+}
+
+// transport settles --xmpp-transport against the TCP-only flags, and refuses
+// combinations that cannot mean what the user wants.
+func (o *CheckOptions) transport() (check.Transport, error) {
+	t := check.Transport(o.XMPPTransport)
+	if !o.transportSet && o.tcpPinned {
+		t = check.TransportTCP
+	}
+	switch {
+	case t == check.TransportAuto && o.XMPPPort != 0:
+		return t, usageError("--xmpp-port with --xmpp-transport auto: auto picks its ports; use --xmpp-transport tcp or websocket with a port")
+	case t != check.TransportTCP && o.XMPPTLS != string(xmppprobe.DirectTLS):
+		return t, usageError("--xmpp-tls %s applies to XMPP over TCP, not to --xmpp-transport %s (WebSocket is always over TLS)", o.XMPPTLS, t)
+	case o.XMPPTLS == string(xmppprobe.NoTLS) && !o.ConnectOnly:
+		return t, usageError("--xmpp-tls none needs --connect-only: finessectl never sends a password without TLS")
+	case !strings.HasPrefix(o.WSPath, "/"):
+		return t, usageError("--ws-path %q: give an absolute path, such as %s", o.WSPath, finesse.WebSocketPath)
+	}
+	return t, nil
+}
+
+func transportNames() []string {
+	names := make([]string, len(check.Transports))
+	for i, t := range check.Transports {
+		names[i] = string(t)
+	}
+	return names
 }
 
 // resolveThresholds parses -w and -c, which only the plugin mode reads, and
@@ -655,7 +737,7 @@ func (o *CheckOptions) derive(file *config.File, c *config.Cluster) (*CheckOptio
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	run.presenceTimeoutSet = flags.Changed("presence-timeout")
+	run.noteFlags(flags)
 	return run, nil
 }
 

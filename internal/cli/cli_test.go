@@ -115,6 +115,47 @@ func TestCheckFlags(t *testing.T) {
 			}},
 		{name: "missing password file", args: []string{"--password-file", "/nonexistent/pw", "fin-a"}, env: creds, wantErr: "--password-file"},
 		{name: "bad xmpp-tls", args: []string{"--xmpp-tls", "plain", "fin-a"}, env: creds, wantErr: "--xmpp-tls"},
+		{name: "transport defaults to auto", args: []string{"fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.XMPPTransport != check.TransportAuto || o.XMPPPort != 0 || o.WebSocketPath != "/ws/" || o.BOSHProbe {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "xmpp-port alone means tcp, as before", args: []string{"--xmpp-port", "15223", "fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.XMPPTransport != check.TransportTCP || o.XMPPPort != 15223 {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "xmpp-tls alone means tcp, as before", args: []string{"--xmpp-tls", "direct", "fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.XMPPTransport != check.TransportTCP || o.XMPPMode != "direct" {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "websocket with a port and path", args: []string{"--xmpp-transport", "websocket", "--xmpp-port", "7443", "--ws-path", "/ws2/", "fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.XMPPTransport != check.TransportWebSocket || o.XMPPPort != 7443 || o.WebSocketPath != "/ws2/" {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "require-bosh implies the probe", args: []string{"--require-bosh", "fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if !o.BOSHProbe || !o.RequireBOSH {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "plain 5222 with connect-only", args: []string{"--xmpp-tls", "none", "--connect-only", "fin-a"},
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.XMPPTransport != check.TransportTCP || o.XMPPMode != "none" {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "no password without TLS", args: []string{"--xmpp-tls", "none", "fin-a"}, env: creds, wantErr: "--xmpp-tls none needs --connect-only"},
+		{name: "auto picks its own ports", args: []string{"--xmpp-transport", "auto", "--xmpp-port", "5223", "fin-a"}, env: creds, wantErr: "auto picks its ports"},
+		{name: "websocket has no starttls", args: []string{"--xmpp-transport", "websocket", "--xmpp-tls", "starttls", "fin-a"}, env: creds, wantErr: "applies to XMPP over TCP"},
+		{name: "bad transport", args: []string{"--xmpp-transport", "bosh", "fin-a"}, env: creds, wantErr: "--xmpp-transport"},
+		{name: "relative ws path", args: []string{"--xmpp-transport", "websocket", "--ws-path", "ws", "fin-a"}, env: creds, wantErr: "--ws-path"},
 		{name: "bad output", args: []string{"-o", "yaml", "fin-a"}, env: creds, wantErr: "--output"},
 		{name: "bad color", args: []string{"--color", "sometimes", "fin-a"}, env: creds, wantErr: "--color"},
 		{name: "zero timeout", args: []string{"-t", "0s", "fin-a"}, env: creds, wantErr: "positive"},

@@ -181,13 +181,7 @@ func TestIntegrationExitCodes(t *testing.T) {
 	loner := map[string]string{"FINESSE_USER": "loner", "FINESSE_PASSWORD": probePass}
 	stopFinesse := l.finesseOnline(t)
 
-	modes := []struct {
-		mode string
-		addr string
-	}{
-		{"direct", l.prosody.DirectTLSAddr},
-		{"starttls", l.prosody.StartTLSAddr},
-	}
+	modes := labTransports(l)
 	type tcase struct {
 		name   string
 		env    map[string]string
@@ -198,7 +192,6 @@ func TestIntegrationExitCodes(t *testing.T) {
 		msgHas string
 	}
 	for _, m := range modes {
-		_, port, _ := net.SplitHostPort(m.addr)
 		cases := []tcase{
 			{name: "healthy", env: creds, server: goodHTTPS, want: 0, msgHas: "is AVAILABLE"},
 			{name: "refused https", env: creds, server: closed, want: 10, msgHas: "refused"},
@@ -222,7 +215,7 @@ func TestIntegrationExitCodes(t *testing.T) {
 				if ca == "" {
 					ca = l.caFile
 				}
-				r := checkCmd(t, tc.env, "--xmpp-tls", m.mode, "--xmpp-port", port, "--ca-file", ca, "--presence-timeout", "2s", tc.server)
+				r := checkCmd(t, tc.env, append(m.args, "--ca-file", ca, "--presence-timeout", "2s", tc.server)...)
 				assertRun(t, r, tc.want, tc.msgHas)
 			})
 		}
@@ -233,9 +226,8 @@ func TestIntegrationExitCodes(t *testing.T) {
 	// "Finesse Tomcat goes down" seen from a client.
 	stopFinesse()
 	for _, m := range modes {
-		_, port, _ := net.SplitHostPort(m.addr)
 		t.Run(m.mode+"/finesse offline", func(t *testing.T) {
-			r := checkCmd(t, creds, "--xmpp-tls", m.mode, "--xmpp-port", port, "--ca-file", l.caFile, "--presence-timeout", "2s", goodHTTPS)
+			r := checkCmd(t, creds, append(m.args, "--ca-file", l.caFile, "--presence-timeout", "2s", goodHTTPS)...)
 			assertRun(t, r, 30, "UNAVAILABLE")
 		})
 	}
@@ -243,11 +235,30 @@ func TestIntegrationExitCodes(t *testing.T) {
 	// The Notification Service stops.
 	l.prosody.Stop()
 	for _, m := range modes {
-		_, port, _ := net.SplitHostPort(m.addr)
 		t.Run(m.mode+"/notification service down", func(t *testing.T) {
-			r := checkCmd(t, creds, "--xmpp-tls", m.mode, "--xmpp-port", port, "--ca-file", l.caFile, goodHTTPS)
+			r := checkCmd(t, creds, append(m.args, "--ca-file", l.caFile, goodHTTPS)...)
 			assertRun(t, r, 20, "refused")
 		})
+	}
+}
+
+// labTransport is a way to reach the lab's Prosody, as check flags.
+type labTransport struct {
+	mode string
+	args []string
+}
+
+// labTransports are XMPP over TCP (direct TLS, STARTTLS) and over WebSocket
+// (Prosody's mod_websocket at /ws/ on its HTTPS port).
+func labTransports(l *lab) []labTransport {
+	port := func(addr string) string {
+		_, p, _ := net.SplitHostPort(addr)
+		return p
+	}
+	return []labTransport{
+		{"direct", []string{"--xmpp-tls", "direct", "--xmpp-port", port(l.prosody.DirectTLSAddr)}},
+		{"starttls", []string{"--xmpp-tls", "starttls", "--xmpp-port", port(l.prosody.StartTLSAddr)}},
+		{"websocket", []string{"--xmpp-transport", "websocket", "--xmpp-port", port(l.prosody.HTTPSAddr)}},
 	}
 }
 
@@ -255,9 +266,11 @@ func TestIntegrationExitCodes(t *testing.T) {
 func TestIntegrationConnectOnly(t *testing.T) {
 	l := newLab(t)
 	https := l.systemInfoServer(t, l.leaf)
-	for _, m := range []struct{ mode, addr string }{{"direct", l.prosody.DirectTLSAddr}, {"starttls", l.prosody.StartTLSAddr}} {
-		_, port, _ := net.SplitHostPort(m.addr)
-		r := checkCmd(t, nil, "--connect-only", "--xmpp-tls", m.mode, "--xmpp-port", port, "--ca-file", l.caFile, https)
+	_, plainPort, _ := net.SplitHostPort(l.prosody.StartTLSAddr)
+	// A plain 5222 is checked in clear text, which only --connect-only allows.
+	plain := labTransport{"none", []string{"--xmpp-tls", "none", "--xmpp-port", plainPort}}
+	for _, m := range append(labTransports(l), plain) {
+		r := checkCmd(t, nil, append(m.args, "--connect-only", "--ca-file", l.caFile, https)...)
 		assertRun(t, r, 0, "not logged in")
 		if st := r.report.Servers[0].Checks[2].Status; st != "skipped" {
 			t.Errorf("%s: presence status %q, want skipped", m.mode, st)
@@ -279,6 +292,7 @@ func TestIntegrationSilentPortsEndAtDeadline(t *testing.T) {
 	}{
 		{"https", []string{silent}, 10},
 		{"xmpp", []string{"--xmpp-port", silentPort, https}, 20},
+		{"websocket", []string{"--xmpp-transport", "websocket", "--xmpp-port", silentPort, https}, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()

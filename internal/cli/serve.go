@@ -84,7 +84,7 @@ func NewCmdServe(ios *IOStreams, runF func(context.Context, *ServeOptions) error
 		Example: serveExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Check.presenceTimeoutSet = cmd.Flags().Changed("presence-timeout")
+			opts.Check.noteFlags(cmd.Flags())
 			opts.Check.flags = cmd.Flags()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -105,7 +105,8 @@ func NewCmdServe(ios *IOStreams, runF func(context.Context, *ServeOptions) error
 		_ = f.MarkHidden(name)
 	}
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls", "none"))
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-transport", fixedCompletion(transportNames()...))
 	return cmd
 }
 

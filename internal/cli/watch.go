@@ -100,7 +100,7 @@ func NewCmdWatch(ios *IOStreams, runF func(context.Context, *WatchOptions) error
 			if len(args) == 2 {
 				opts.Alternate = args[1]
 			}
-			opts.Check.presenceTimeoutSet = cmd.Flags().Changed("presence-timeout")
+			opts.Check.noteFlags(cmd.Flags())
 			opts.Check.flags = cmd.Flags()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -121,7 +121,8 @@ func NewCmdWatch(ios *IOStreams, runF func(context.Context, *WatchOptions) error
 	}
 	_ = cmd.RegisterFlagCompletionFunc("until", fixedCompletion(string(watch.UntilAvailable), string(watch.UntilFailure)))
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(outputText, outputJSON))
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls"))
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls", "none"))
+	_ = cmd.RegisterFlagCompletionFunc("xmpp-transport", fixedCompletion(transportNames()...))
 	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
 	return cmd
 }

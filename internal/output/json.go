@@ -11,6 +11,7 @@ import (
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/systeminfo"
+	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
 
 // JSONFormatVersion changes only when a field is removed or changes meaning;
@@ -47,6 +48,7 @@ type jsonServer struct {
 	SystemInfo      *systeminfo.Info `json:"systeminfo"`
 	HTTP            *jsonHTTP        `json:"http"`
 	XMPP            *jsonXMPP        `json:"xmpp"`
+	BOSH            *jsonBOSH        `json:"bosh,omitempty"` // only with --bosh-probe
 	Presence        *jsonPresence    `json:"presence"`
 }
 
@@ -87,12 +89,30 @@ type jsonHTTP struct {
 // jsonXMPP is what the Notification Service session saw.
 type jsonXMPP struct {
 	Address     string           `json:"address"`
-	Transport   string           `json:"transport"`
+	Transport   string           `json:"transport"`     // tcp or websocket
+	URL         string           `json:"url,omitempty"` // the WebSocket URL
+	Why         string           `json:"why"`           // why this transport
+	Skipped     []jsonSkipped    `json:"skipped"`       // transports auto found absent first
 	TLSMode     string           `json:"tls_mode"`
 	TLSVersion  string           `json:"tls_version"`
 	Domain      string           `json:"domain"`
 	JID         string           `json:"jid"`
 	Certificate *jsonCertificate `json:"certificate"`
+}
+
+type jsonSkipped struct {
+	Where string `json:"where"`
+	Error string `json:"error"`
+}
+
+// jsonBOSH is the login-free BOSH probe's outcome.
+type jsonBOSH struct {
+	URL             string           `json:"url"`
+	OK              bool             `json:"ok"`
+	Error           string           `json:"error,omitempty"`
+	Mechanisms      []string         `json:"mechanisms"`
+	DurationSeconds float64          `json:"duration_seconds"`
+	Certificate     *jsonCertificate `json:"certificate"`
 }
 
 type jsonPresence struct {
@@ -186,9 +206,26 @@ func jsonServerOf(s check.ServerResult, started time.Time) jsonServer {
 			Proto: cleanShort(h.Proto), Certificate: jsonCertificateOf(h.Certificate)}
 	}
 	if x := s.XMPP; x != nil {
-		js.XMPP = &jsonXMPP{Address: cleanShort(x.Addr), Transport: "tcp", TLSMode: string(x.Mode),
+		transport := x.Transport
+		if transport == "" {
+			transport = xmppprobe.TCP
+		}
+		js.XMPP = &jsonXMPP{Address: cleanShort(x.Addr), Transport: string(transport), URL: clean(x.URL), TLSMode: string(x.Mode),
 			TLSVersion: x.TLSVersion, Domain: cleanShort(x.Domain), JID: cleanShort(x.JID),
-			Certificate: jsonCertificateOf(x.Certificate)}
+			Certificate: jsonCertificateOf(x.Certificate), Skipped: []jsonSkipped{}}
+		if rt := s.XMPPRoute; rt != nil {
+			js.XMPP.Why = rt.Why
+			for _, sk := range rt.Skipped {
+				js.XMPP.Skipped = append(js.XMPP.Skipped, jsonSkipped{Where: clean(sk.Where), Error: clean(sk.Err.Error())})
+			}
+		}
+	}
+	if b := s.BOSH; b != nil {
+		js.BOSH = &jsonBOSH{URL: clean(b.URL), OK: b.Err == nil, Mechanisms: cleanAll(b.Mechanisms),
+			DurationSeconds: seconds(b.Duration), Certificate: jsonCertificateOf(b.Certificate)}
+		if b.Err != nil {
+			js.BOSH.Error = clean(b.Err.Error())
+		}
 	}
 	if p := s.Presence; p != nil {
 		r := p.Presence.Roster

@@ -94,6 +94,7 @@ func TestNagiosGoldenStates(t *testing.T) {
 		"connect-only.nagios.txt":                          nagios.OK,
 		"slow-server.nagios.txt":                           nagios.OK,
 		"slow-pair-in-waves.nagios.txt":                    nagios.OK,
+		"websocket-auto-on-7443-bosh-failing.nagios.txt":   nagios.OK,
 		"maintenance-and-heartbeat-warnings.nagios.txt":    nagios.Warning,
 		"pair-degraded-require-any.nagios.txt":             nagios.Warning,
 		"certificate-expiring-and-peer-added.nagios.txt":   nagios.Critical,

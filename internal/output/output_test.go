@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/finessectl/finessectl/internal/boshprobe"
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/finesse"
 	goldenfile "github.com/finessectl/finessectl/internal/golden"
@@ -115,6 +116,21 @@ var results = map[string]check.Result{
 		Target: rt.Target("https://finesse-a.example.com:8445"), SystemInfo: rt.HTTPSOK(rt.PairInfo()), ConnectOnly: true, Duration: rt.Ms(40),
 		XMPP:   &xmppprobe.Facts{Addr: "finesse-a.example.com:5223", Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com", Certificate: rt.Certificate, TLSVersion: "TLS 1.3", Timings: rt.Timings("connect", 2, "tls", 14, "stream", 4)},
 		Checks: checks(connectOnly, 20, 20),
+	}}},
+
+	// A 12.5 node under auto: no /ws/ on 8445, so WebSocket on 7443, with
+	// the BOSH probe failing next to it.
+	"websocket-auto-on-7443-bosh-failing": {Servers: []check.ServerResult{{
+		Target: rt.Target("finesse-a.example.com"), SystemInfo: rt.HTTPSOK(rt.PairInfo()), Presence: available, Duration: rt.Ms(120),
+		XMPP: &xmppprobe.Facts{Addr: "finesse-a.example.com:7443", Transport: xmppprobe.WebSocket, URL: "wss://finesse-a.example.com:7443/ws/",
+			Mode: xmppprobe.DirectTLS, Domain: "finesse-a.example.com", Certificate: rt.Certificate, TLSVersion: "TLS 1.3",
+			JID: "1080001@finesse-a.example.com/finessectl-0a1b2c3d", Timings: rt.Timings("connect", 2, "tls", 14, "websocket", 3, "stream", 4)},
+		XMPPRoute: &check.Route{Why: "auto: WebSocket on 7443, as desktops of Finesse 12.0 to 12.5 connect",
+			Skipped: []check.SkippedRoute{{Where: "wss://finesse-a.example.com:8445/ws/",
+				Err: &xmppprobe.PhaseError{Phase: xmppprobe.PhaseUpgrade, Err: &xmppprobe.UpgradeError{StatusCode: 404, Status: "404 Not Found"}}}}},
+		BOSH: &check.BOSHResult{Result: boshprobe.Result{URL: "https://finesse-a.example.com:7443/http-bind/", Duration: rt.Ms(9)},
+			Err: &boshprobe.Error{Status: 503}},
+		Checks: checks(passAll, 21, 60, 15),
 	}}},
 
 	"internal-error": {Servers: []check.ServerResult{{

@@ -31,6 +31,14 @@ func clean(s string) string { return textsafe.Line(s, serverTextMax*5) }
 
 func cleanShort(s string) string { return textsafe.Line(s, serverTextMax) }
 
+func cleanAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = cleanShort(s)
+	}
+	return out
+}
+
 // checkMessage is the one-line account of a criterion on a server.
 func checkMessage(s check.ServerResult, c check.CheckResult) string {
 	if c.Status == check.Skipped {
@@ -118,6 +126,9 @@ func httpStatusLine(code int) string {
 func xmppMessage(s check.ServerResult, err error) string {
 	x := s.XMPP
 	where := fmt.Sprintf("%s (%s)", cleanShort(x.Addr), x.Mode.Label())
+	if x.Transport == xmppprobe.WebSocket {
+		where = clean(x.URL) + " (WebSocket)"
+	}
 	switch {
 	case err != nil:
 		return where + ": " + clean(err.Error())

@@ -97,6 +97,9 @@ func writeServer(b *strings.Builder, p palette, s check.ServerResult, started ti
 	for _, c := range s.Checks {
 		writeCheck(b, p, s, c, o)
 	}
+	if s.BOSH != nil {
+		writeBOSH(b, p, *s.BOSH)
+	}
 	for _, w := range s.Warnings {
 		label := "⚠ warning:"
 		if w.Severity == check.SeverityCritical {
@@ -130,6 +133,9 @@ func writeCheck(b *strings.Builder, p palette, s check.ServerResult, c check.Che
 		line = p.skip.Sprint(line)
 	}
 	b.WriteString(line + "\n")
+	if c.Criterion == finesse.CriterionXMPP && c.Status != check.Skipped && s.XMPPRoute != nil {
+		b.WriteString(p.dim.Sprint(detailIndent+"transport: "+routeLine(*s.XMPPRoute)) + "\n")
+	}
 	if !o.Verbose {
 		return
 	}
@@ -139,6 +145,29 @@ func writeCheck(b *strings.Builder, p palette, s check.ServerResult, c check.Che
 	if cert := checkCertificate(s, c.Criterion); cert != "" {
 		b.WriteString(p.dim.Sprint(detailIndent+"certificate: "+cert) + "\n")
 	}
+}
+
+// routeLine says how the Notification Service was reached and why, with
+// what auto passed over first.
+func routeLine(rt check.Route) string {
+	line := rt.Why
+	for _, sk := range rt.Skipped {
+		line += "; passed over " + clean(sk.Where) + ": " + clean(sk.Err.Error())
+	}
+	return line
+}
+
+// writeBOSH reports the BOSH probe on a line of its own: not one of the
+// guide's criteria, so it is not marked like one.
+func writeBOSH(b *strings.Builder, p palette, r check.BOSHResult) {
+	mark, text := p.pass.Sprint("✔"), "session created and terminated at "+clean(r.URL)
+	if len(r.Mechanisms) > 0 {
+		text += ", SASL " + strings.Join(cleanAll(r.Mechanisms), " ") + " offered"
+	}
+	if r.Err != nil {
+		mark, text = p.fail.Sprint("✘"), clean(r.URL)+": "+clean(r.Err.Error())
+	}
+	fmt.Fprintf(b, "  %s %-10s %5s  %s\n", mark, "bosh", Duration(r.Duration), text)
 }
 
 func phaseList(ts []probe.Timing) string {

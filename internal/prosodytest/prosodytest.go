@@ -1,15 +1,18 @@
 // Package prosodytest runs a throwaway Prosody XMPP server that stands in for
 // the Cisco Finesse Notification Service (Openfire) in integration tests: a
 // client-to-server port offering STARTTLS (Finesse's 5222), a direct-TLS port
-// (Finesse's 5223), a shared roster group so that the 'finesse' user and the
+// (Finesse's 5223), XMPP over WebSocket (RFC 7395, mod_websocket) and BOSH
+// (XEP-0206, mod_bosh) over HTTPS at Finesse's paths /ws/ and /http-bind/
+// (Finesse's 7443), a shared roster group so that the 'finesse' user and the
 // probe see each other's presence, and a pubsub component.
 //
 // Prosody is started in the foreground as a child of the test process, bound
-// to 127.0.0.1 on random ports, with every other listener (s2s, HTTP,
+// to 127.0.0.1 on random ports, with every other listener (s2s, plain HTTP,
 // components) turned off, so tests never reach the network.
 package prosodytest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -19,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/finessectl/finessectl/internal/finesse"
 )
 
 const (
@@ -46,7 +52,7 @@ const (
 // Notification Service.
 type Config struct {
 	Domain   string            // XMPP domain, e.g. "finesse.test"; pubsub component at "pubsub."+Domain
-	CertFile string            // PEM server certificate presented on both ports
+	CertFile string            // PEM server certificate presented on every port
 	KeyFile  string            // PEM private key
 	Users    map[string]string // localpart -> password, registered before start
 	// RosterGroup lists localparts that are in each other's roster with
@@ -60,10 +66,11 @@ type Server struct {
 	Domain        string
 	StartTLSAddr  string // "127.0.0.1:PORT", plain c2s offering STARTTLS
 	DirectTLSAddr string // "127.0.0.1:PORT", c2s with TLS from the first byte (XEP-0368)
+	HTTPSAddr     string // "127.0.0.1:PORT": XMPP over WebSocket at /ws/ and BOSH at /http-bind/
 
 	dir        string
 	prosodyBin string
-	leaf       []byte // the certificate both ports must present
+	leaf       []byte // the certificate every port must present
 
 	mu   sync.Mutex
 	proc *process // the latest prosody started; nil before the first
@@ -85,7 +92,7 @@ type process struct {
 var errPortTaken = errors.New("a listening port was taken before prosody could bind it")
 
 // Start writes a config into t.TempDir(), registers the users, starts
-// prosody in the foreground, waits until both ports serve this server, and
+// prosody in the foreground, waits until all three ports serve this server, and
 // registers t.Cleanup(s.Stop).
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
@@ -116,8 +123,8 @@ func Start(t testing.TB, cfg Config) *Server {
 		begun := time.Now()
 		err := s.start(t, ctlBin, cfg)
 		if err == nil {
-			t.Logf("prosody ready in %v: starttls %s, direct tls %s, log %s",
-				time.Since(begun).Round(time.Millisecond), s.StartTLSAddr, s.DirectTLSAddr, s.logPath())
+			t.Logf("prosody ready in %v: starttls %s, direct tls %s, https %s, log %s",
+				time.Since(begun).Round(time.Millisecond), s.StartTLSAddr, s.DirectTLSAddr, s.HTTPSAddr, s.logPath())
 			return s
 		}
 		s.Stop()
@@ -135,12 +142,13 @@ func (s *Server) start(t testing.TB, ctlBin string, cfg Config) error {
 			return err
 		}
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		return err
 	}
 	s.StartTLSAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ports[0]))
 	s.DirectTLSAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ports[1]))
+	s.HTTPSAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ports[2]))
 
 	var groupsFile string
 	if len(cfg.RosterGroup) > 0 {
@@ -164,7 +172,7 @@ func (s *Server) start(t testing.TB, ctlBin string, cfg Config) error {
 }
 
 // launch starts prosody on the configuration already written and waits
-// until it serves both ports, or until deadline.
+// until it serves all its ports, or until deadline.
 func (s *Server) launch(deadline time.Time) error {
 	p := &process{exited: make(chan struct{})}
 	if fi, err := os.Stat(s.logPath()); err == nil {
@@ -197,8 +205,8 @@ func (s *Server) launch(deadline time.Time) error {
 
 // Restart stops prosody if it runs and starts it again with the same
 // configuration, data (users, rosters) and ports, so that clients
-// reconnecting to StartTLSAddr and DirectTLSAddr find it again. It returns
-// once both ports serve, and fails t if prosody cannot bind them within
+// reconnecting to StartTLSAddr, DirectTLSAddr and HTTPSAddr find it again.
+// It returns once all ports serve, and fails t if prosody cannot bind them within
 // startTimeout. Stop, and the cleanup Start registered, stop the new
 // process. Restart must not run concurrently with Stop or Restart.
 func (s *Server) Restart(t testing.TB) {
@@ -215,7 +223,7 @@ func (s *Server) Restart(t testing.TB) {
 	// bounded time rather than on new ones as Start does.
 	begun := time.Now()
 	deadline := begun.Add(startTimeout)
-	s.appendLog("prosodytest: restarting on " + s.StartTLSAddr + " and " + s.DirectTLSAddr)
+	s.appendLog("prosodytest: restarting on " + s.StartTLSAddr + ", " + s.DirectTLSAddr + " and " + s.HTTPSAddr)
 	for attempt := 1; ; attempt++ {
 		err := s.launch(deadline)
 		if err == nil {
@@ -268,8 +276,9 @@ func (s *Server) registerUsers(ctlBin string, users map[string]string) error {
 	return nil
 }
 
-// waitReady polls until the STARTTLS port speaks XMPP for our domain and the
-// direct-TLS port presents our certificate. A bare TCP connect is not enough:
+// waitReady polls until the STARTTLS port speaks XMPP for our domain, the
+// direct-TLS port presents our certificate and does too, and the HTTPS port
+// presents it and serves BOSH and WebSocket. A bare TCP connect is not enough:
 // the kernel accepts connections as soon as Prosody binds, before its event
 // loop runs, and a port stolen by another process would accept them too.
 func (s *Server) waitReady(p *process, deadline time.Time) error {
@@ -287,6 +296,9 @@ func (s *Server) waitReady(p *process, deadline time.Time) error {
 		last = s.checkStartTLS()
 		if last == nil {
 			last = s.checkDirectTLS(s.leaf)
+		}
+		if last == nil {
+			last = s.checkHTTPS(s.leaf)
 		}
 		if last == nil {
 			return nil
@@ -316,8 +328,22 @@ func (s *Server) checkStartTLS() error {
 }
 
 func (s *Server) checkDirectTLS(leaf []byte) error {
-	// The harness does not know the CA; comparing the presented certificate
-	// with CertFile proves both that TLS works and that it is our server.
+	conn, err := dialLeaf(s.DirectTLSAddr, leaf)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := exchangeHeaders(conn, s.Domain); err != nil {
+		return fmt.Errorf("%s: %w", s.DirectTLSAddr, err)
+	}
+	return nil
+}
+
+// dialLeaf connects with TLS to addr and requires it to present leaf. The
+// harness does not know the CA; comparing the presented certificate with
+// CertFile proves both that TLS works and that it is our server.
+func dialLeaf(addr string, leaf []byte) (*tls.Conn, error) {
 	conf := &tls.Config{
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -327,17 +353,44 @@ func (s *Server) checkDirectTLS(leaf []byte) error {
 			return nil
 		},
 	}
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", s.DirectTLSAddr, conf)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, conf)
 	if err != nil {
 		if errors.Is(err, errPortTaken) {
-			return fmt.Errorf("%s: %w (it presents another certificate)", s.DirectTLSAddr, errPortTaken)
+			return nil, fmt.Errorf("%s: %w (it presents another certificate)", addr, errPortTaken)
 		}
+		return nil, err
+	}
+	return conn, nil
+}
+
+// checkHTTPS requires the HTTPS port to present our certificate and both
+// endpoints to answer a plain GET with their "It works" page: Prosody routes
+// requests only once mod_http has registered them, so a 404 means not yet.
+func (s *Server) checkHTTPS(leaf []byte) error {
+	conn, err := dialLeaf(s.HTTPSAddr, leaf)
+	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := exchangeHeaders(conn, s.Domain); err != nil {
-		return fmt.Errorf("%s: %w", s.DirectTLSAddr, err)
+	br := bufio.NewReader(conn)
+	for _, path := range []string{finesse.BOSHPath, finesse.WebSocketPath} {
+		req, err := http.NewRequest(http.MethodGet, "https://"+s.HTTPSAddr+path, nil)
+		if err != nil {
+			return err
+		}
+		if err := req.Write(conn); err != nil {
+			return fmt.Errorf("%s: %w", s.HTTPSAddr, err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return fmt.Errorf("%s: GET %s: %w", s.HTTPSAddr, path, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: GET %s: %s", s.HTTPSAddr, path, resp.Status)
+		}
 	}
 	return nil
 }
@@ -374,10 +427,11 @@ func exchangeHeaders(conn net.Conn, domain string) (string, error) {
 // After a Restart it stops the process the Restart started.
 //
 // Prosody closes its listeners, then each client stream, usually with a
-// system-shutdown stream error. Not always: Prosody 0.12 was seen to lose
-// it, sending only TLS close_notify, when SIGTERM came while it was still
-// busy with the client's last stanza, so a test must accept a stream that
-// simply ends.
+// system-shutdown stream error; a WebSocket gets that error, <close/> and a
+// close frame 1000. Not always: Prosody 0.12 was seen to lose all of it,
+// sending only TLS close_notify (a WebSocket then ends without a close
+// frame), when SIGTERM came while it was still busy with the client's last
+// stanza, so a test must accept a stream that simply ends.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	p := s.proc
@@ -473,13 +527,23 @@ func (s *Server) renderConfig(cfg Config, ports []int, groupsFile string) string
 	line("local_interfaces = { \"127.0.0.1\" }")
 	line("c2s_ports = { %d }", ports[0])
 	line("c2s_direct_tls_ports = { %d }", ports[1])
+	line("-- XMPP over WebSocket and BOSH, over HTTPS only, at Finesse's paths.")
+	line("https_ports = { %d }", ports[2])
+	line("https_interfaces = { \"127.0.0.1\" }")
+	line("https_ssl = { certificate = %s, key = %s }", q(cfg.CertFile), q(cfg.KeyFile))
+	line("http_paths = { websocket = %s, bosh = %s }", q(finesse.WebSocketPath), q(finesse.BOSHPath))
+	line("-- Requests for 127.0.0.1:PORT carry no VirtualHost's name; they go to this one.")
+	line("http_default_host = %s", q(cfg.Domain))
+	line("-- No consider_websocket_secure or consider_bosh_secure: the requests come over")
+	line("-- TLS, so Prosody deems the sessions secure and offers SASL PLAIN by itself.")
 	line("-- Every other listener off: no extra ports, nothing that could reach the network.")
-	for _, p := range []string{"legacy_ssl", "s2s", "s2s_direct_tls", "component", "http", "https"} {
+	line("http_interfaces = { }")
+	for _, p := range []string{"legacy_ssl", "s2s", "s2s_direct_tls", "component", "http"} {
 		line("%s_ports = { }", p)
 	}
 	line("modules_disabled = { \"s2s\", \"s2s_auth_certs\" }")
 	line("")
-	enabled := []string{"roster", "saslauth", "tls", "disco", "ping"}
+	enabled := []string{"roster", "saslauth", "tls", "disco", "ping", "websocket", "bosh"}
 	if groupsFile != "" {
 		enabled = append(enabled, "groups")
 		line("groups_file = %s", q(groupsFile))

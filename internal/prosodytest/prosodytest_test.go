@@ -7,15 +7,21 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/pki"
 )
 
@@ -238,8 +244,8 @@ func TestStopClosesBothPorts(t *testing.T) {
 	f.assertStopped(t)
 }
 
-// assertStopped fails t unless the latest prosody has exited and neither
-// port accepts connections.
+// assertStopped fails t unless the latest prosody has exited and none of
+// its ports accepts connections.
 func (f *fixture) assertStopped(t *testing.T) {
 	t.Helper()
 	select {
@@ -247,7 +253,7 @@ func (f *fixture) assertStopped(t *testing.T) {
 	default:
 		t.Fatal("Stop returned before prosody exited")
 	}
-	for _, addr := range []string{f.s.StartTLSAddr, f.s.DirectTLSAddr} {
+	for _, addr := range []string{f.s.StartTLSAddr, f.s.DirectTLSAddr, f.s.HTTPSAddr} {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -261,7 +267,7 @@ func (f *fixture) assertStopped(t *testing.T) {
 // finds the same users, passwords and shared roster.
 func TestRestartKeepsPortsUsersAndRoster(t *testing.T) {
 	f := startFixture(t)
-	startTLS, directTLS := f.s.StartTLSAddr, f.s.DirectTLSAddr
+	startTLS, directTLS, https := f.s.StartTLSAddr, f.s.DirectTLSAddr, f.s.HTTPSAddr
 	finesse := f.dialDirect(t, "finesse")
 	finesse.login("finesse", testUsers["finesse"])
 	finesse.expect("from='finesse@"+testDomain+"/test'", 5*time.Second)
@@ -277,8 +283,8 @@ func TestRestartKeepsPortsUsersAndRoster(t *testing.T) {
 	default:
 		t.Fatal("the first prosody still runs after Restart")
 	}
-	if f.s.StartTLSAddr != startTLS || f.s.DirectTLSAddr != directTLS {
-		t.Fatalf("ports moved: %s %s, were %s %s", f.s.StartTLSAddr, f.s.DirectTLSAddr, startTLS, directTLS)
+	if f.s.StartTLSAddr != startTLS || f.s.DirectTLSAddr != directTLS || f.s.HTTPSAddr != https {
+		t.Fatalf("ports moved: %s %s %s, were %s %s %s", f.s.StartTLSAddr, f.s.DirectTLSAddr, f.s.HTTPSAddr, startTLS, directTLS, https)
 	}
 	f.assertSharedPresence(t)
 
@@ -306,13 +312,22 @@ func (f *fixture) assertSharedPresence(t *testing.T) {
 // A port someone else holds when prosody comes back is waited for: the
 // server cannot move, its clients reconnect to where it was.
 func TestRestartWaitsForATakenPort(t *testing.T) {
+	t.Run("direct TLS", func(t *testing.T) {
+		testRestartWaitsForATakenPort(t, func(s *Server) string { return s.DirectTLSAddr })
+	})
+	t.Run("HTTPS", func(t *testing.T) {
+		testRestartWaitsForATakenPort(t, func(s *Server) string { return s.HTTPSAddr })
+	})
+}
+
+func testRestartWaitsForATakenPort(t *testing.T, port func(*Server) string) {
 	f := startFixture(t)
 	f.s.Stop()
 	// Go listens with SO_REUSEADDR as prosody does, which still leaves
 	// prosody no way to bind a port another socket listens on.
-	squatter, err := net.Listen("tcp", f.s.DirectTLSAddr)
+	squatter, err := net.Listen("tcp", port(f.s))
 	if err != nil {
-		t.Fatalf("take %s: %v", f.s.DirectTLSAddr, err)
+		t.Fatalf("take %s: %v", port(f.s), err)
 	}
 	const held = 1500 * time.Millisecond
 	release := time.AfterFunc(held, func() { squatter.Close() })
@@ -326,6 +341,7 @@ func TestRestartWaitsForATakenPort(t *testing.T) {
 		t.Fatalf("restarted in %v although the port was held for %v", took, held)
 	}
 	f.assertSharedPresence(t)
+	f.assertBOSH(t)
 }
 
 // TestSendXMPPLogsIn uses go-sendxmpp as an independent client: it must
@@ -375,5 +391,339 @@ func TestSendXMPPLogsIn(t *testing.T) {
 		t.Fatal("go-sendxmpp logged in with a wrong password")
 	} else {
 		t.Logf("wrong password rejected: %v", err)
+	}
+}
+
+// --- XMPP over WebSocket (RFC 7395) and BOSH (XEP-0206) on HTTPSAddr ---
+
+const (
+	framingNS = "urn:ietf:params:xml:ns:xmpp-framing"
+	wsOpen    = `<open xmlns="` + framingNS + `" to="` + testDomain + `" version="1.0"/>`
+	wsClose   = `<close xmlns="` + framingNS + `"/>`
+)
+
+// wsConn is the WebSocket twin of conn: RFC 7395 puts one open, close or
+// stanza in each text message, and expect skips messages until one holds
+// the needle.
+type wsConn struct {
+	t    *testing.T
+	name string
+	c    *websocket.Conn
+}
+
+func (f *fixture) dialWS(t *testing.T, name string) *wsConn {
+	t.Helper()
+	d := websocket.Dialer{
+		TLSClientConfig:  f.verified(),
+		Subprotocols:     []string{finesse.WebSocketSubprotocol},
+		HandshakeTimeout: 5 * time.Second,
+	}
+	c, resp, err := d.Dial("wss://"+f.s.HTTPSAddr+finesse.WebSocketPath, nil)
+	if err != nil {
+		t.Fatalf("%s: dial wss://%s%s: %v", name, f.s.HTTPSAddr, finesse.WebSocketPath, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if resp.StatusCode != http.StatusSwitchingProtocols || c.Subprotocol() != "xmpp" {
+		t.Fatalf("%s: handshake answered %s with subprotocol %q", name, resp.Status, c.Subprotocol())
+	}
+	return &wsConn{t: t, name: name, c: c}
+}
+
+func (w *wsConn) send(s string) {
+	w.t.Helper()
+	if err := w.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		w.t.Fatalf("%s: write: %v", w.name, err)
+	}
+}
+
+// next returns the next message, or the error that ended the connection.
+func (w *wsConn) next(timeout time.Duration) (string, error) {
+	_ = w.c.SetReadDeadline(time.Now().Add(timeout))
+	typ, msg, err := w.c.ReadMessage()
+	if err == nil && typ != websocket.TextMessage {
+		return "", fmt.Errorf("message of type %d, RFC 7395 allows text only", typ)
+	}
+	return string(msg), err
+}
+
+// expect returns the first message holding needle.
+func (w *wsConn) expect(needle string, timeout time.Duration) string {
+	w.t.Helper()
+	var skipped []string
+	deadline := time.Now().Add(timeout)
+	for {
+		msg, err := w.next(time.Until(deadline))
+		if err != nil {
+			w.t.Fatalf("%s: waiting for %q: %v; received %q", w.name, needle, err, skipped)
+		}
+		if strings.Contains(msg, needle) {
+			return msg
+		}
+		skipped = append(skipped, msg)
+	}
+}
+
+// rest reads until the connection ends and returns the messages and the
+// error that ended it.
+func (w *wsConn) rest(timeout time.Duration) ([]string, error) {
+	var msgs []string
+	deadline := time.Now().Add(timeout)
+	for {
+		msg, err := w.next(time.Until(deadline))
+		if err != nil {
+			return msgs, err
+		}
+		msgs = append(msgs, msg)
+	}
+}
+
+func plainAuth(user, password string) string {
+	return "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" +
+		base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+password)) + "</auth>"
+}
+
+// login opens the stream, checks that it is offered PLAIN, authenticates,
+// restarts the stream and binds resource "test".
+func (w *wsConn) login(user, password string) {
+	w.t.Helper()
+	w.send(wsOpen)
+	open := w.expect("<open", 5*time.Second)
+	if !strings.Contains(open, framingNS) || !strings.Contains(open, "from='"+testDomain+"'") {
+		w.t.Fatalf("%s: not an RFC 7395 open from %s: %q", w.name, testDomain, open)
+	}
+	features := w.expect("<stream:features", 5*time.Second)
+	if !strings.Contains(features, "<mechanism>PLAIN</mechanism>") {
+		w.t.Fatalf("%s: PLAIN not offered over wss: %q", w.name, features)
+	}
+	if strings.Contains(features, "<starttls") {
+		w.t.Fatalf("%s: STARTTLS offered inside a WebSocket: %q", w.name, features)
+	}
+	w.send(plainAuth(user, password))
+	w.expect("<success", 5*time.Second)
+	w.send(wsOpen) // the stream restart of RFC 7395 section 3.5
+	w.expect("<open", 5*time.Second)
+	features = w.expect("<stream:features", 5*time.Second)
+	if !strings.Contains(features, "urn:ietf:params:xml:ns:xmpp-bind") {
+		w.t.Fatalf("%s: no bind offered after SASL: %q", w.name, features)
+	}
+	w.send("<iq type='set' id='bind' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>test</resource></bind></iq>")
+	bound := w.expect("id='bind'", 5*time.Second)
+	if !strings.Contains(bound, "type='result'") || !strings.Contains(bound, "<jid>"+user+"@"+testDomain+"/test</jid>") {
+		w.t.Fatalf("%s: bind failed: %q", w.name, bound)
+	}
+}
+
+// mod_websocket is the independent peer the probe's WebSocket client is held
+// against: open, features with PLAIN (the request came over TLS, so Prosody
+// deems the session secure), SASL, stream restart, bind, and a close that the
+// server answers with its own <close/> and a close frame 1000.
+func TestWebSocketLogsInAndBinds(t *testing.T) {
+	f := startFixture(t)
+	w := f.dialWS(t, "ws")
+	w.login("probe", testUsers["probe"])
+	w.send(wsClose)
+	msgs, err := w.rest(5 * time.Second)
+	if len(msgs) != 1 || msgs[0] != "<close xmlns='"+framingNS+"'/>" {
+		t.Fatalf("want the server's <close/> alone, got %q", msgs)
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("want a close frame 1000 after <close/>, got %v", err)
+	}
+}
+
+// A wrong password gets a SASL <failure> with <not-authorized/> and a text;
+// the stream stays open and a second attempt on it may succeed.
+func TestWebSocketWrongPasswordGetsNotAuthorizedAndStreamStaysOpen(t *testing.T) {
+	f := startFixture(t)
+	w := f.dialWS(t, "ws")
+	w.send(wsOpen)
+	w.expect("<mechanism>PLAIN</mechanism>", 5*time.Second)
+	w.send(plainAuth("probe", "wrong"))
+	failure := w.expect("<failure", 5*time.Second)
+	const want = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>"
+	if !strings.HasPrefix(failure, want) {
+		t.Fatalf("want %s..., got %q", want, failure)
+	}
+	t.Logf("wrong password: %s", failure)
+	w.send(plainAuth("probe", testUsers["probe"]))
+	if got := w.expect("<", 5*time.Second); got != "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>" {
+		t.Fatalf("retry with the right password on the same stream: %q", got)
+	}
+}
+
+// An open to a domain the server does not serve is answered with an open
+// from that very domain, a host-unknown stream error, <close/> and a close
+// frame 1000.
+func TestWebSocketUnknownDomainGetsHostUnknownThenClose(t *testing.T) {
+	f := startFixture(t)
+	w := f.dialWS(t, "ws")
+	w.send(`<open xmlns="` + framingNS + `" to="elsewhere.test" version="1.0"/>`)
+	msgs, err := w.rest(5 * time.Second)
+	t.Logf("wrong domain: %q, then %v", msgs, err)
+	if len(msgs) != 3 ||
+		!strings.HasPrefix(msgs[0], "<open ") || !strings.Contains(msgs[0], "from='elsewhere.test'") ||
+		!strings.HasPrefix(msgs[1], "<stream:error") || !strings.Contains(msgs[1], "<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") ||
+		msgs[2] != "<close xmlns='"+framingNS+"'/>" {
+		t.Fatalf("want <open/>, <stream:error><host-unknown/>, <close/>; got %q", msgs)
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("want a close frame 1000, got %v", err)
+	}
+}
+
+// On Stop a settled WebSocket session gets a system-shutdown stream error,
+// <close/> and a close frame 1000 ("Stream closed"). A SIGTERM that lands
+// right after the server's last stanza (no pause here) was seen, every time,
+// to lose all three: the client reads EOF without a close frame (gorilla
+// reports 1006), the same 0.12 quirk as on c2s (see Stop).
+func TestWebSocketStopSendsSystemShutdownCloseAndCloseFrame(t *testing.T) {
+	f := startFixture(t)
+	w := f.dialWS(t, "ws")
+	w.login("probe", testUsers["probe"])
+	time.Sleep(300 * time.Millisecond)
+	go f.s.Stop()
+	msgs, err := w.rest(15 * time.Second)
+	t.Logf("on Stop: %q, then %v", msgs, err)
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], "<stream:error") ||
+		!strings.Contains(msgs[0], "<system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") ||
+		msgs[1] != "<close xmlns='"+framingNS+"'/>" {
+		t.Fatalf("want <stream:error><system-shutdown/> and <close/>, got %q", msgs)
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("want a close frame 1000, got %v", err)
+	}
+	f.s.Stop()
+	f.assertStopped(t)
+}
+
+// boshClient trusts the test CA only, as the probe does.
+func (f *fixture) boshClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: f.verified()}}
+}
+
+// bosh posts one XEP-0124 body and returns the response's status and body.
+func (f *fixture) bosh(t *testing.T, body string) (int, string) {
+	t.Helper()
+	client := f.boshClient()
+	defer client.CloseIdleConnections()
+	resp, err := client.Post("https://"+f.s.HTTPSAddr+finesse.BOSHPath, "text/xml; charset=utf-8", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("BOSH POST: %v", err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("BOSH POST: reading the response: %v", err)
+	}
+	return resp.StatusCode, string(got)
+}
+
+var sidAttr = regexp.MustCompile(`\bsid=['"]([^'"]+)['"]`)
+
+// assertBOSH creates a session (XEP-0206), which must answer with a sid and
+// stream features offering PLAIN, and terminates it.
+func (f *fixture) assertBOSH(t *testing.T) {
+	t.Helper()
+	code, body := f.bosh(t, `<body content="text/xml; charset=utf-8" hold="1" rid="1573741820" to="`+testDomain+
+		`" ver="1.6" wait="60" xml:lang="en" xmpp:version="1.0" xmlns="http://jabber.org/protocol/httpbind" xmlns:xmpp="urn:xmpp:xbosh"/>`)
+	m := sidAttr.FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("BOSH session creation: %d without sid: %q", code, body)
+	}
+	if !strings.Contains(body, "<mechanism>PLAIN</mechanism>") || !strings.Contains(body, "secure='true'") {
+		t.Fatalf("BOSH session creation: not secure or PLAIN not offered: %q", body)
+	}
+	code, body = f.bosh(t, `<body rid="1573741821" sid="`+m[1]+`" type="terminate" xmlns="http://jabber.org/protocol/httpbind"/>`)
+	if code != http.StatusOK || !strings.Contains(body, "type='terminate'") {
+		t.Fatalf("BOSH terminate: %d %q", code, body)
+	}
+}
+
+func TestBOSHSessionOffersPLAINAndTerminates(t *testing.T) {
+	f := startFixture(t)
+	f.assertBOSH(t)
+}
+
+// WebSocket and BOSH come back on the same address after a Restart, and a
+// WebSocket connected across it is ended.
+func TestRestartKeepsWebSocketAndBOSH(t *testing.T) {
+	f := startFixture(t)
+	addr := f.s.HTTPSAddr
+	w := f.dialWS(t, "ws")
+	w.login("probe", testUsers["probe"])
+	f.s.Restart(t)
+	// Ended cleanly (1000) or, right after a stanza as here, by EOF (1006,
+	// gorilla's name for a connection that ends without a close frame).
+	if msgs, err := w.rest(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseAbnormalClosure) {
+		t.Fatalf("the WebSocket outlived the restart: %q, %v", msgs, err)
+	}
+	if f.s.HTTPSAddr != addr {
+		t.Fatalf("HTTPS moved to %s from %s", f.s.HTTPSAddr, addr)
+	}
+	f.dialWS(t, "ws again").login("finesse", testUsers["finesse"])
+	f.assertBOSH(t)
+}
+
+// What Prosody answers on the HTTPS port. Unknown paths, and methods an
+// endpoint does not route (POST to /ws/), get 404: that is what "absent"
+// looks like. Both endpoints answer a plain GET with 200 and an HTML page,
+// with or without the trailing slash, and so does / ("Prosody is running!").
+func TestHTTPSStatusCodes(t *testing.T) {
+	f := startFixture(t)
+	client := f.boshClient()
+	defer client.CloseIdleConnections()
+	for _, c := range []struct {
+		method, path string
+		want         int
+		title        string
+	}{
+		{"GET", "/ws/", 200, "Prosody WebSocket endpoint"},
+		{"GET", "/ws", 200, "Prosody WebSocket endpoint"},
+		{"HEAD", "/ws/", 200, ""},
+		{"GET", "/http-bind/", 200, "Prosody BOSH endpoint"},
+		{"GET", "/http-bind", 200, "Prosody BOSH endpoint"},
+		{"GET", "/", 200, "Prosody is running!"},
+		{"GET", "/nonexistent", 404, "404 Not Found"},
+		{"GET", "/ws/x", 404, "404 Not Found"},
+		{"POST", "/ws/", 404, "404 Not Found"},
+	} {
+		req, err := http.NewRequest(c.method, "https://"+f.s.HTTPSAddr+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want || !strings.Contains(string(body), c.title) {
+			t.Errorf("%s %s: %s %q, want %d with %q", c.method, c.path, resp.Status, body, c.want, c.title)
+		}
+	}
+	// WebSocket upgrades that are refused: without the xmpp subprotocol 501,
+	// at the BOSH path the GET page (200), at an unknown path 404.
+	for _, c := range []struct {
+		path  string
+		proto []string
+		want  int
+	}{
+		{"/ws/", nil, 501},
+		{"/ws/", []string{"other"}, 501},
+		{"/http-bind/", []string{"xmpp"}, 200},
+		{"/nonexistent", []string{"xmpp"}, 404},
+	} {
+		d := websocket.Dialer{TLSClientConfig: f.verified(), Subprotocols: c.proto, HandshakeTimeout: 5 * time.Second}
+		conn, resp, err := d.Dial("wss://"+f.s.HTTPSAddr+c.path, nil)
+		if conn != nil {
+			conn.Close()
+		}
+		if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != c.want {
+			status := "no response"
+			if resp != nil {
+				status = resp.Status
+			}
+			t.Errorf("upgrade at %s with %q: %s, %v; want %d", c.path, c.proto, status, err, c.want)
+		}
 	}
 }

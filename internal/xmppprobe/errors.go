@@ -16,6 +16,7 @@ type Phase string
 const (
 	PhaseConnect  Phase = "connect"
 	PhaseTLS      Phase = "tls"
+	PhaseUpgrade  Phase = "websocket" // the HTTP upgrade to WebSocket, after TLS
 	PhaseStream   Phase = "stream"
 	PhaseStartTLS Phase = "starttls"
 	PhaseAuth     Phase = "auth"    // ends at SASL <success/>: a stuck authentication backend stalls here

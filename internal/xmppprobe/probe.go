@@ -42,23 +42,33 @@ const (
 	DirectTLS TLSMode = "direct"
 	// StartTLS connects in clear text and upgrades with <starttls/>, as on 5222.
 	StartTLS TLSMode = "starttls"
+	// NoTLS stays in clear text, for a plain 5222 that offers no STARTTLS.
+	// Such a session can only be connected: Login refuses to send a
+	// password over it.
+	NoTLS TLSMode = "none"
 )
 
-// Label names the mode for people: "direct TLS" or "STARTTLS".
+// Label names the mode for people: "direct TLS", "STARTTLS" or "no TLS".
 func (m TLSMode) Label() string {
-	if m == StartTLS {
+	switch m {
+	case StartTLS:
 		return "STARTTLS"
+	case NoTLS:
+		return "no TLS"
 	}
 	return "direct TLS"
 }
 
 // DefaultPort is the Finesse port for the mode.
 func (m TLSMode) DefaultPort() int {
-	if m == StartTLS {
+	if m == StartTLS || m == NoTLS {
 		return finesse.XMPPPort
 	}
 	return finesse.XMPPSecurePort
 }
+
+// ErrNoTLS is returned by Login on a session without TLS.
+var ErrNoTLS = errors.New("refusing to log in without TLS: the password would cross the network in clear text")
 
 // DefaultMaxBytes caps what one session reads from the server.
 const DefaultMaxBytes = 4 << 20
@@ -68,10 +78,14 @@ const closeGrace = 250 * time.Millisecond
 
 // Config describes one connection attempt.
 type Config struct {
-	Addr   string      // host:port to dial
-	Domain string      // XMPP domain put in the stream header (SystemInfo's xmppDomain)
-	Mode   TLSMode     // DirectTLS when empty
-	TLS    *tls.Config // ServerName must name the dialed host: Finesse nodes present their own certificate
+	Addr      string    // host:port to dial
+	Domain    string    // XMPP domain put in the stream header (SystemInfo's xmppDomain)
+	Transport Transport // TCP when empty
+	Mode      TLSMode   // DirectTLS when empty; WebSocket is always over TLS from the first byte
+	// WebSocketPath is the HTTP path of the WebSocket endpoint;
+	// finesse.WebSocketPath when empty.
+	WebSocketPath string
+	TLS           *tls.Config // ServerName must name the dialed host: Finesse nodes present their own certificate
 	// Trace, when set, receives the conversation with credentials redacted.
 	Trace    io.Writer
 	MaxBytes int64 // DefaultMaxBytes when zero
@@ -83,6 +97,8 @@ type Config struct {
 // caller renders it, next to the verdict, for failures as well as successes.
 type Facts struct {
 	Addr        string             // host:port dialed
+	Transport   Transport          // TCP or WebSocket
+	URL         string             // the WebSocket URL; "" over TCP
 	Mode        TLSMode            // how the stream was secured
 	Domain      string             // the domain put in the stream header
 	Certificate *probe.Certificate // the leaf presented, also when verification failed; nil before a handshake
@@ -97,6 +113,8 @@ type Session struct {
 	cfg  Config
 	raw  net.Conn // the TCP connection; deadlines are set on it
 	conn net.Conn // raw, or the TLS connection over it
+	// stream carries the XML: conn, or the WebSocket messages over it.
+	stream io.ReadWriter
 	// closed is set before Close cuts the socket, so that a writer that
 	// pushed a deadline forward can tell that it must not write.
 	closed atomic.Bool
@@ -126,8 +144,14 @@ var errNotLoggedIn = errors.New("xmppprobe: the session is not logged in")
 
 // New prepares a session; it does no I/O.
 func New(cfg Config) *Session {
-	if cfg.Mode == "" {
+	if cfg.Transport == "" {
+		cfg.Transport = TCP
+	}
+	if cfg.Mode == "" || cfg.Transport == WebSocket {
 		cfg.Mode = DirectTLS
+	}
+	if cfg.WebSocketPath == "" {
+		cfg.WebSocketPath = finesse.WebSocketPath
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = DefaultMaxBytes
@@ -136,7 +160,10 @@ func New(cfg Config) *Session {
 	if cfg.Trace != nil {
 		s.trace = &tracer{w: cfg.Trace}
 	}
-	s.facts = Facts{Addr: cfg.Addr, Mode: cfg.Mode, Domain: cfg.Domain}
+	s.facts = Facts{Addr: cfg.Addr, Transport: cfg.Transport, Mode: cfg.Mode, Domain: cfg.Domain}
+	if cfg.Transport == WebSocket {
+		s.facts.URL = "wss://" + cfg.Addr + cfg.WebSocketPath
+	}
 	return s
 }
 
@@ -153,7 +180,7 @@ func (s *Session) Connect(ctx context.Context) error {
 	if err != nil {
 		return &PhaseError{Phase: PhaseConnect, Err: err}
 	}
-	s.raw, s.conn = raw, raw
+	s.raw, s.conn, s.stream = raw, raw, raw
 	s.record(PhaseConnect, start)
 
 	release := s.watch(ctx)
@@ -173,6 +200,13 @@ func (s *Session) negotiate(ctx context.Context) error {
 			return s.fail(ctx, PhaseTLS, err)
 		}
 		s.record(PhaseTLS, start)
+	}
+	if s.cfg.Transport == WebSocket {
+		start := time.Now()
+		if err := s.upgrade(ctx); err != nil {
+			return s.fail(ctx, PhaseUpgrade, err)
+		}
+		s.record(PhaseUpgrade, start)
 	}
 
 	start := time.Now()
@@ -221,8 +255,13 @@ func (s *Session) handshake(ctx context.Context) error {
 	if cfg == nil {
 		cfg = &tls.Config{}
 	}
-	// XEP-0368 names this ALPN protocol; servers that do not know ALPN ignore it.
+	// XEP-0368 names this ALPN protocol; servers that do not know ALPN
+	// ignore it. A WebSocket upgrade is HTTP/1.1: offered nothing, a proxy
+	// might pick HTTP/2, where the upgrade does not exist.
 	cfg.NextProtos = []string{"xmpp-client"}
+	if s.cfg.Transport == WebSocket {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
 	conn := tls.Client(s.raw, cfg)
 	err := conn.HandshakeContext(ctx)
 	st := conn.ConnectionState()
@@ -235,7 +274,7 @@ func (s *Session) handshake(ctx context.Context) error {
 		return probe.HandshakeError(err)
 	}
 	s.facts.Certificate = probe.CertificateOf(st.PeerCertificates)
-	s.conn = conn
+	s.conn, s.stream = conn, conn
 	return nil
 }
 
@@ -245,16 +284,22 @@ func (s *Session) openStream() error {
 	_ = xml.EscapeText(&domain, []byte(s.cfg.Domain))
 	header := "<?xml version='1.0'?><stream:stream to='" + domain.String() +
 		"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+	if s.cfg.Transport == WebSocket {
+		header = "<open xmlns='" + nsFraming + "' to='" + domain.String() + "' version='1.0'/>"
+	}
 	if err := s.send(header, ""); err != nil {
 		return err
 	}
-	s.limit.r = s.conn
+	s.limit.r = s.stream
 	var r io.Reader = s.limit
 	if s.trace != nil {
 		r = teeReader{r: r, t: s.trace}
 	}
 	s.reader = bufio.NewReader(r)
 	s.dec = xml.NewDecoder(s.reader)
+	if s.cfg.Transport == WebSocket {
+		s.dec = xml.NewTokenDecoder(&framing{d: s.dec})
+	}
 	if _, err := stanza.InitStream(s.dec); err != nil {
 		return s.readErr(err)
 	}
@@ -281,6 +326,9 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 	if s.raw == nil || s.closed.Load() {
 		return errNotConnected
 	}
+	if s.cfg.Mode == NoTLS {
+		return &PhaseError{Phase: PhaseAuth, Err: ErrNoTLS}
+	}
 	release := s.watch(ctx)
 	defer release()
 
@@ -303,8 +351,10 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 	}
 	// Roster first, then presence, as RFC 6121 recommends; the answers are
 	// read by AwaitPresence.
-	err = s.send("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>"+
-		"<presence><priority>0</priority></presence>", "")
+	err = s.send("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>", "")
+	if err == nil {
+		err = s.send("<presence><priority>0</priority></presence>", "")
+	}
 	if err != nil {
 		return s.fail(ctx, PhaseBind, err)
 	}
@@ -484,9 +534,12 @@ func (s *Session) Close() error {
 	defer s.wmu.Unlock()
 	// Again: a ping that got the lock first pushed its own deadline.
 	_ = s.raw.SetDeadline(deadline)
-	bye := "</stream:stream>"
 	if s.facts.JID != "" {
-		bye = "<presence type='unavailable'/>" + bye
+		_ = s.sendLocked("<presence type='unavailable'/>", "")
+	}
+	bye := "</stream:stream>"
+	if s.cfg.Transport == WebSocket {
+		bye = "<close xmlns='" + nsFraming + "'/>"
 	}
 	_ = s.sendLocked(bye, "")
 	return s.raw.Close()
@@ -588,12 +641,19 @@ func (s *Session) send(data, shown string) error {
 
 // sendLocked is send for a caller holding wmu. The trace line is written
 // under it too, so that the trace shows writes in the order they were made.
+// data is one element: over WebSocket, it is one message.
 func (s *Session) sendLocked(data, shown string) error {
+	if s.cfg.Transport == WebSocket {
+		data = qualify(data)
+		if shown != "" {
+			shown = qualify(shown)
+		}
+	}
 	if shown == "" {
 		shown = data
 	}
 	s.trace.line("C:", shown)
-	_, err := io.WriteString(s.conn, data)
+	_, err := io.WriteString(s.stream, data)
 	return err
 }
 
@@ -605,6 +665,8 @@ func (s *Session) readErr(err error) error {
 		return nil
 	case s.limit.exceeded:
 		return ErrTooMuchData
+	case errors.As(err, new(*wsClosedError)) || errors.Is(err, ErrTooMuchData):
+		return err
 	case s.limit.eof || errors.Is(err, io.EOF):
 		return fmt.Errorf("server closed the connection without ending the stream: %w", io.EOF)
 	}
