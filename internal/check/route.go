@@ -63,12 +63,24 @@ func xmppRoutes(t Target, o Options) []route {
 	}
 	routes := []route{{xmppprobe.WebSocket, xmppprobe.DirectTLS, t.HTTPSPort,
 		"auto: WebSocket on the HTTPS port, as desktops of Finesse 12.6 and later connect"}}
-	if t.HTTPSPort != finesse.BOSHPort {
-		routes = append(routes, route{xmppprobe.WebSocket, xmppprobe.DirectTLS, finesse.BOSHPort,
-			fmt.Sprintf("auto: WebSocket on %d, as desktops of Finesse 12.0 to 12.5 connect", finesse.BOSHPort)})
+	if boshPort := o.boshPort(); t.HTTPSPort != boshPort {
+		routes = append(routes, route{xmppprobe.WebSocket, xmppprobe.DirectTLS, boshPort,
+			fmt.Sprintf("auto: WebSocket on %d, as desktops of Finesse 12.0 to 12.5 connect", boshPort)})
 	}
-	return append(routes, route{xmppprobe.TCP, xmppprobe.DirectTLS, finesse.XMPPSecurePort,
-		fmt.Sprintf("auto: no WebSocket endpoint; direct TLS on %d", finesse.XMPPSecurePort)})
+	port := o.XMPPPort
+	if port == 0 {
+		port = finesse.XMPPSecurePort
+	}
+	return append(routes, route{xmppprobe.TCP, xmppprobe.DirectTLS, port,
+		fmt.Sprintf("auto: no WebSocket endpoint; direct TLS on %d", port)})
+}
+
+// boshPort is where the Notification Service's own HTTP endpoints are.
+func (o Options) boshPort() int {
+	if o.BOSHPort != 0 {
+		return o.BOSHPort
+	}
+	return finesse.BOSHPort
 }
 
 // routeSkipped is what auto has passed over so far.

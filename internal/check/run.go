@@ -58,17 +58,21 @@ type Options struct {
 	XMPPMode      xmppprobe.TLSMode
 	// XMPPPort is the XMPP port over TCP (0: the mode's, 5223 direct, 5222
 	// STARTTLS), the WebSocket port with TransportWebSocket (0: the HTTPS
-	// port SystemInfo answered on); auto ignores it.
+	// port SystemInfo answered on), and auto's last resort, direct TLS
+	// (0: 5223).
 	XMPPPort      int
 	WebSocketPath string // finesse.WebSocketPath when empty
-	// BOSHProbe adds a login-free check of BOSH on 7443, reported on its
-	// own; RequireBOSH makes its failure fail the XMPP criterion.
+	// BOSHProbe adds a login-free check of BOSH, reported on its own;
+	// RequireBOSH makes its failure fail the XMPP criterion.
 	BOSHProbe, RequireBOSH bool
-	TLS                    *tls.Config // trust for both ports; nil means the system roots
-	TLSServerName          string      // verify both ports against this name instead of the dialed host
-	User, Password         string      // the probe account; ignored with ConnectOnly
-	FinesseJID             string      // default finesse@<xmppDomain>
-	ConnectOnly            bool        // stop after the XMPP stream is negotiated, without logging in
+	// BOSHPort serves the Notification Service's HTTP endpoints: BOSH, and
+	// the WebSocket that auto tries second. 0 means finesse.BOSHPort (7443).
+	BOSHPort       int
+	TLS            *tls.Config // trust for both ports; nil means the system roots
+	TLSServerName  string      // verify both ports against this name instead of the dialed host
+	User, Password string      // the probe account; ignored with ConnectOnly
+	FinesseJID     string      // default finesse@<xmppDomain>
+	ConnectOnly    bool        // stop after the XMPP stream is negotiated, without logging in
 	// Trace receives the XMPP conversation of every server, credentials
 	// redacted, each line prefixed with the server's name.
 	Trace    io.Writer
@@ -436,7 +440,7 @@ func establish(ctx context.Context, t Target, o Options, trace io.Writer, p *pro
 // checkBOSH probes BOSH on the node's 7443 and, with RequireBOSH, fails the
 // XMPP criterion when it fails and nothing else did.
 func checkBOSH(ctx context.Context, r *ServerResult, o Options) {
-	url := "https://" + net.JoinHostPort(r.Target.Host, strconv.Itoa(finesse.BOSHPort)) + finesse.BOSHPath
+	url := "https://" + net.JoinHostPort(r.Target.Host, strconv.Itoa(o.boshPort())) + finesse.BOSHPath
 	res, err := boshprobe.Probe(ctx, boshprobe.Config{URL: url, Domain: xmppDomain(r.Info(), r.Target),
 		TLS: xmppConfig(r.Target, r.Info(), o, route{}, nil).TLS, Resolver: o.Resolver})
 	r.BOSH = &BOSHResult{Result: res, Err: err}

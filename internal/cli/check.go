@@ -40,6 +40,7 @@ type CheckOptions struct {
 	XMPPTLS         string
 	XMPPPort        int
 	WSPath          string
+	BOSHPort        int
 	BOSHProbe       bool
 	RequireBOSH     bool
 	CAFile          string
@@ -109,7 +110,8 @@ Transports (--xmpp-transport; every report says which was used and why):
   auto (default)  what desktops use, newest first: XMPP over WebSocket
                   (RFC 7395) at wss://SERVER:<HTTPS port>/ws/ (Finesse 12.6
                   and later, through the web proxy), then wss://SERVER:7443/ws/
-                  (12.0 to 12.5), then direct TLS on 5223. It moves on only
+                  (12.0 to 12.5; --bosh-port), then direct TLS on 5223
+                  (--xmpp-port). It moves on only
                   when a transport is plainly absent (connection refused,
                   HTTP 404), never after a timeout, which may be the outage.
   websocket       WebSocket only, on --xmpp-port (default: the HTTPS port of
@@ -121,7 +123,7 @@ Transports (--xmpp-transport; every report says which was used and why):
                   is off by default. --xmpp-tls or --xmpp-port without
                   --xmpp-transport mean tcp.
 --bosh-probe also creates and ends a BOSH session at
-https://SERVER:7443/http-bind/ without logging in (12.5 desktops can use
+https://SERVER:7443/http-bind/ (--bosh-port) without logging in (12.5 desktops can use
 BOSH); it is reported on a line of its own and fails the run (exit 20) only
 with --require-bosh.
 
@@ -253,7 +255,8 @@ func addCheckFlags(f *pflag.FlagSet, opts *CheckOptions) {
 	f.Var(newChoice(&opts.XMPPTLS, string(xmppprobe.DirectTLS), "direct (port 5223), starttls (port 5222) or none (port 5222, only with --connect-only)",
 		string(xmppprobe.DirectTLS), string(xmppprobe.StartTLS), string(xmppprobe.NoTLS)),
 		"xmpp-tls", "XMPP over TCP: 'direct' (TLS from the first byte), 'starttls', or 'none' (with --connect-only); implies --xmpp-transport tcp")
-	f.IntVar(&opts.XMPPPort, "xmpp-port", 0, "XMPP port: over TCP default 5223 for direct, 5222 for starttls and none; over WebSocket the SERVER's HTTPS port; implies --xmpp-transport tcp unless it is given")
+	f.IntVar(&opts.XMPPPort, "xmpp-port", 0, "XMPP port: over TCP default 5223 for direct, 5222 for starttls and none; over WebSocket the SERVER's HTTPS port; with auto, its last resort (5223); implies --xmpp-transport tcp unless it is given")
+	f.IntVar(&opts.BOSHPort, "bosh-port", finesse.BOSHPort, "port of the Notification Service's HTTP endpoints: the WebSocket auto tries second, and BOSH")
 	f.StringVar(&opts.WSPath, "ws-path", finesse.WebSocketPath, "HTTP path of the WebSocket endpoint")
 	f.BoolVar(&opts.BOSHProbe, "bosh-probe", false, "also check BOSH on port 7443 without logging in (for 12.5 desktops); reported on its own line")
 	f.BoolVar(&opts.RequireBOSH, "require-bosh", false, "fail the XMPP criterion (exit 20) when the BOSH probe fails; implies --bosh-probe")
@@ -437,6 +440,7 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		XMPPTransport:   transport,
 		WebSocketPath:   o.WSPath,
 		BOSHProbe:       o.BOSHProbe || o.RequireBOSH,
+		BOSHPort:        o.BOSHPort,
 		RequireBOSH:     o.RequireBOSH,
 		Timeout:         o.Timeout,
 		Concurrency:     o.Concurrency,
@@ -479,8 +483,8 @@ func (o *CheckOptions) transport() (check.Transport, error) {
 		t = check.TransportTCP
 	}
 	switch {
-	case t == check.TransportAuto && o.XMPPPort != 0:
-		return t, usageError("--xmpp-port with --xmpp-transport auto: auto picks its ports; use --xmpp-transport tcp or websocket with a port")
+	case o.BOSHPort < 0 || o.BOSHPort > 65535:
+		return t, usageError("--bosh-port %d: use a port from 1 to 65535", o.BOSHPort)
 	case t != check.TransportTCP && o.XMPPTLS != string(xmppprobe.DirectTLS):
 		return t, usageError("--xmpp-tls %s applies to XMPP over TCP, not to --xmpp-transport %s (WebSocket is always over TLS)", o.XMPPTLS, t)
 	case o.XMPPTLS == string(xmppprobe.NoTLS) && !o.ConnectOnly:

@@ -152,7 +152,13 @@ func TestCheckFlags(t *testing.T) {
 				}
 			}},
 		{name: "no password without TLS", args: []string{"--xmpp-tls", "none", "fin-a"}, env: creds, wantErr: "--xmpp-tls none needs --connect-only"},
-		{name: "auto picks its own ports", args: []string{"--xmpp-transport", "auto", "--xmpp-port", "5223", "fin-a"}, env: creds, wantErr: "auto picks its ports"},
+		{name: "auto with its last resort's port", args: []string{"--xmpp-transport", "auto", "--xmpp-port", "15223", "--bosh-port", "17443", "fin-a"}, env: creds,
+			check: func(t *testing.T, o check.Options, _ []check.Target) {
+				if o.XMPPTransport != check.TransportAuto || o.XMPPPort != 15223 || o.BOSHPort != 17443 {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{name: "bad bosh port", args: []string{"--bosh-port", "70000", "fin-a"}, env: creds, wantErr: "--bosh-port 70000"},
 		{name: "websocket has no starttls", args: []string{"--xmpp-transport", "websocket", "--xmpp-tls", "starttls", "fin-a"}, env: creds, wantErr: "applies to XMPP over TCP"},
 		{name: "bad transport", args: []string{"--xmpp-transport", "bosh", "fin-a"}, env: creds, wantErr: "--xmpp-transport"},
 		{name: "relative ws path", args: []string{"--xmpp-transport", "websocket", "--ws-path", "ws", "fin-a"}, env: creds, wantErr: "--ws-path"},

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -327,4 +328,63 @@ func clientTLS(t *testing.T, caFile string) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+}
+
+// --bosh-probe against Prosody's mod_bosh: a session is created and ended
+// without a login; a BOSH endpoint that is not there fails only with
+// --require-bosh; a stopped Prosody fails it too.
+func TestIntegrationBOSHProbe(t *testing.T) {
+	l := newLab(t)
+	https := l.systemInfoServer(t, l.leaf)
+	l.finesseOnline(t)
+	creds := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": probePass}
+	_, boshPort, _ := net.SplitHostPort(l.prosody.HTTPSAddr)
+	_, direct, _ := net.SplitHostPort(l.prosody.DirectTLSAddr)
+	_, refused, _ := net.SplitHostPort(nettest.Refused(t))
+	boshOf := func(t *testing.T, r run) (ok bool, mechanisms []string, errText string) {
+		t.Helper()
+		var doc struct {
+			Servers []struct {
+				BOSH *struct {
+					OK         bool     `json:"ok"`
+					Mechanisms []string `json:"mechanisms"`
+					Error      string   `json:"error"`
+				} `json:"bosh"`
+			} `json:"servers"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Servers) != 1 || doc.Servers[0].BOSH == nil {
+			t.Fatalf("no bosh in the report (%v):\n%s", err, r.stdout)
+		}
+		b := doc.Servers[0].BOSH
+		return b.OK, b.Mechanisms, b.Error
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		want    int
+		boshOK  bool
+		errText string
+	}{
+		{"healthy", []string{"--bosh-probe", "--bosh-port", boshPort}, 0, true, ""},
+		{"absent, not required", []string{"--bosh-probe", "--bosh-port", refused}, 0, false, "refused"},
+		{"absent, required", []string{"--require-bosh", "--bosh-port", refused}, 20, false, "refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := checkCmd(t, creds, append([]string{"--xmpp-port", direct, "--ca-file", l.caFile}, append(tc.args, https)...)...)
+			assertRun(t, r, tc.want, "")
+			ok, mechs, errText := boshOf(t, r)
+			if ok != tc.boshOK || !strings.Contains(errText, tc.errText) {
+				t.Errorf("bosh ok=%v error %q, want ok=%v holding %q", ok, errText, tc.boshOK, tc.errText)
+			}
+			if ok && !slices.Contains(mechs, "PLAIN") {
+				t.Errorf("mechanisms %v, want PLAIN among them", mechs)
+			}
+		})
+	}
+	l.prosody.Stop()
+	r := checkCmd(t, creds, "--connect-only", "--bosh-probe", "--bosh-port", boshPort, "--xmpp-port", direct, "--ca-file", l.caFile, https)
+	assertRun(t, r, 20, "refused")
+	if ok, _, errText := boshOf(t, r); ok || !strings.Contains(errText, "refused") {
+		t.Errorf("BOSH of a stopped Prosody: ok=%v, %q", ok, errText)
+	}
 }
