@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -46,15 +45,22 @@ type liveWatch struct {
 	next   int            // the first event await has not yet looked at
 }
 
-// startWatch watches the lab's node over direct TLS with intervals short
-// enough for an outage and its recovery to take a second or two. The watch
-// is cancelled and waited for when the test ends, before the lab stops.
-func (l *lab) startWatch(t *testing.T, systemInfo string) *liveWatch {
+// startWatch watches the lab's node over the transport named mode (see
+// labTransports) with intervals short enough for an outage and its recovery
+// to take a second or two. The watch is cancelled and waited for when the
+// test ends, before the lab stops.
+func (l *lab) startWatch(t *testing.T, mode, systemInfo string) *liveWatch {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(l.prosody.DirectTLSAddr)
+	var transport []string
+	for _, m := range labTransports(l) {
+		if m.mode == mode {
+			transport = m.args
+		}
+	}
 	creds := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": probePass}
-	w := &liveWatch{lab: l, running: startCommand(creds, "watch", "-o", "json", "--ca-file", l.caFile, "--xmpp-port", port,
-		"--ping-interval", "200ms", "--poll-interval", "300ms", "--timeout", "3s", systemInfo)}
+	args := append([]string{"watch", "-o", "json", "--ca-file", l.caFile,
+		"--ping-interval", "200ms", "--poll-interval", "300ms", "--timeout", "3s", systemInfo}, transport...)
+	w := &liveWatch{lab: l, running: startCommand(creds, args...)}
 	t.Cleanup(func() { w.interrupt(t) })
 	return w
 }
@@ -188,10 +194,20 @@ func (w *liveWatch) outageScenarios() [][]int {
 // 'finesse' user logged in again, the node is fully available again. Twice:
 // Tomcat back after the watch, then at once.
 func TestIntegrationWatchNotificationServiceRestart(t *testing.T) {
+	for _, mode := range watchedTransports {
+		t.Run(mode, func(t *testing.T) { watchNotificationServiceRestart(t, mode) })
+	}
+}
+
+// watchedTransports are how the watch tests reach Prosody: as desktops
+// before 12.6 could, and as they do now.
+var watchedTransports = []string{"direct", "websocket"}
+
+func watchNotificationServiceRestart(t *testing.T, mode string) {
 	l := newLab(t)
 	https := l.systemInfoServer(t, l.leaf)
 	l.finesseOnline(t)
-	w := l.startWatch(t, https)
+	w := l.startWatch(t, mode, https)
 	w.await(t, "available", 15*time.Second)
 
 	// The watch reconnects before Tomcat: connected, the 'finesse' user
@@ -265,10 +281,16 @@ func (w *liveWatch) restartProsody(t *testing.T, back func(), recoveries ...stri
 // client sees it) and comes back: the guide's wait for AVAILABLE, then for
 // IN_SERVICE, which the lab's SystemInfo only answers when polled.
 func TestIntegrationWatchFinesseLeavesAndReturns(t *testing.T) {
+	for _, mode := range watchedTransports {
+		t.Run(mode, func(t *testing.T) { watchFinesseLeavesAndReturns(t, mode) })
+	}
+}
+
+func watchFinesseLeavesAndReturns(t *testing.T, mode string) {
 	l := newLab(t)
 	https := l.systemInfoServer(t, l.leaf)
 	leave := l.finesseOnline(t)
-	w := l.startWatch(t, https)
+	w := l.startWatch(t, mode, https)
 	w.await(t, "available", 15*time.Second)
 
 	leave()
@@ -294,7 +316,7 @@ func TestIntegrationWatchLeavesProsodyCleanly(t *testing.T) {
 	l := newLab(t)
 	https := l.systemInfoServer(t, l.leaf)
 	peer, _ := l.finesseSession(t)
-	w := l.startWatch(t, https)
+	w := l.startWatch(t, "direct", https)
 	w.await(t, "available", 15*time.Second)
 
 	// probeBecomes reads the probe's presences as the 'finesse' user
