@@ -2,7 +2,9 @@
 # Installs what the integration tests need from Debian's packages, as root:
 # prosody (the real XMPP server of internal/prosodytest) and go-sendxmpp (an
 # XMPP client nobody here wrote, held against the simulator's Notification
-# Service); python3-nagiosplugin, python3-junitparser and libxml2-utils
+# Service); nagios-check-xmppng (a Nagios plugin for XMPP servers, held
+# against the simulator's STARTTLS port and its certificate);
+# python3-nagiosplugin, python3-junitparser and libxml2-utils
 # (parsers of the nagios and junit output); prometheus (for promtool);
 # icinga2-bin and nagios4-core, whose config validators
 # (icinga2 daemon -C, nagios4 -v) and perfdata parser check the monitoring
@@ -113,9 +115,12 @@ have_nagios4() {
 	command -v nagios4 >/dev/null 2>&1 || [ -x /usr/sbin/nagios4 ]
 }
 
+check_xmppng=/usr/lib/nagios/plugins/check_xmppng
 missing=
 command -v prosody >/dev/null 2>&1 && command -v prosodyctl >/dev/null 2>&1 || missing="prosody"
 command -v go-sendxmpp >/dev/null 2>&1 || missing="$missing go-sendxmpp"
+# Nagios plugins live outside PATH; the plugin runs under the system python3.
+[ -x "$check_xmppng" ] || missing="$missing nagios-check-xmppng"
 # Independent parsers of finessectl's monitoring and CI output: the Nagios
 # plugin library's range parser, a JUnit reader and an XML checker. Debian's
 # Python modules live in the system interpreter, whatever python3 PATH finds.
@@ -166,6 +171,7 @@ if [ -n "$missing$missing_monitoring" ]; then
 		fi
 		command -v prosody >/dev/null 2>&1 || fail "prosody was installed but is not on PATH"
 		command -v go-sendxmpp >/dev/null 2>&1 || fail "go-sendxmpp was installed but is not on PATH"
+		[ -x "$check_xmppng" ] || fail "nagios-check-xmppng was installed but $check_xmppng is missing"
 	fi
 	if [ -n "$missing_monitoring" ]; then
 		# Only the binaries are needed: without Recommends, nagios4-common
@@ -191,5 +197,6 @@ stop_monitoring_daemons
 
 version=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo unknown)
 echo "prosody $version ready at $(command -v prosody), no system daemon running; go-sendxmpp at $(command -v go-sendxmpp)"
+echo "check_xmppng $(dpkg-query -W -f='${Version}' nagios-check-xmppng 2>/dev/null || echo unknown) at $check_xmppng"
 nagios4=$(command -v nagios4 2>/dev/null || echo /usr/sbin/nagios4)
 echo "icinga2 $(dpkg-query -W -f='${Version}' icinga2-bin 2>/dev/null || echo unknown) at $(command -v icinga2), nagios4 $(dpkg-query -W -f='${Version}' nagios4-core 2>/dev/null || echo unknown) at $nagios4, no monitoring daemon running"

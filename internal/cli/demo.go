@@ -32,6 +32,7 @@ var expectedCodes = map[simulator.Scenario]finesse.Code{
 	simulator.TomcatDown:          finesse.SystemInfoUnreachable,
 	simulator.NotificationDown:    finesse.XMPPConnectionFailed,
 	simulator.NetworkLoss:         finesse.SystemInfoUnreachable,
+	simulator.CertExpired:         finesse.SystemInfoTLS,
 	simulator.AuthReject:          finesse.XMPPAuthFailed,
 	simulator.FinesseDisconnected: finesse.FinesseUnavailable,
 	simulator.Maintenance:         finesse.OK,
@@ -46,8 +47,9 @@ func NewCmdDemo(ios *IOStreams, runF func(context.Context, *DemoOptions) error) 
 		Short: "Check a built-in simulated Finesse node through every failure scenario",
 		Long: `Start a simulated Finesse node on 127.0.0.1 (see 'finessectl simulate'), check
 it while healthy and show the full report, then switch it through every failure
-scenario and check it again with both XMPP modes, printing each verdict and its
-exit code next to the code a correct checker must give.
+scenario and check it again over each way to reach the Notification Service
+(direct TLS, STARTTLS, WebSocket), printing each verdict and its exit code next
+to the code a correct checker must give.
 
 Needs no Finesse, no account and no network: everything runs in this process
 on loopback ports chosen at random. Exits 0 when every verdict is as expected.`,
@@ -82,48 +84,54 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 	}
 	w := opts.IO.Out
 	colour := opts.IO.colorEnabled(opts.Color)
-	fmt.Fprintf(w, "A simulated Finesse node %s: HTTPS %s, XMPP %s (direct TLS) and %s (STARTTLS).\n\n",
-		node.Host, node.HTTPSAddr(), node.DirectTLSAddr(), node.StartTLSAddr())
+	fmt.Fprintf(w, "A simulated Finesse 12.6 node %s: HTTPS and XMPP over WebSocket %s, XMPP %s (direct TLS) and %s (STARTTLS), WebSocket and BOSH %s.\n\n",
+		node.Host, node.HTTPSAddr(), node.DirectTLSAddr(), node.StartTLSAddr(), node.BOSHAddr())
 
-	checkOnce := func(mode xmppprobe.TLSMode) check.Result {
-		_, xmppPort, xmppSecurePort := node.Ports()
-		port := xmppSecurePort
-		if mode == xmppprobe.StartTLS {
-			port = xmppPort
-		}
-		return check.Run(ctx, []check.Target{target}, check.Options{
-			Timeout: opts.Timeout, PresenceTimeout: opts.Timeout, XMPPMode: mode, XMPPPort: port,
-			TLS: &tls.Config{RootCAs: cl.CA.Pool()}, User: simulator.DefaultProbeUser, Password: password,
-		})
-	}
+	_, xmppPort, xmppSecurePort := node.Ports()
+	base := check.Options{Timeout: opts.Timeout, PresenceTimeout: opts.Timeout, BOSHPort: node.BOSHPort(),
+		TLS: &tls.Config{RootCAs: cl.CA.Pool()}, User: simulator.DefaultProbeUser, Password: password}
+	ways := []check.Options{base, base, base}
+	ways[0].XMPPTransport, ways[0].XMPPMode, ways[0].XMPPPort = check.TransportTCP, xmppprobe.DirectTLS, xmppSecurePort
+	ways[1].XMPPTransport, ways[1].XMPPMode, ways[1].XMPPPort = check.TransportTCP, xmppprobe.StartTLS, xmppPort
+	ways[2].XMPPTransport = check.TransportWebSocket
+	checkOnce := func(o check.Options) check.Result { return check.Run(ctx, []check.Target{target}, o) }
 
-	fmt.Fprintf(w, "$ finessectl check %s    # healthy\n", target.Name)
-	if err := output.Text(w, checkOnce(xmppprobe.DirectTLS), output.TextOptions{Color: colour}); err != nil {
+	// The first check is what 'finessectl check' does by default: auto,
+	// which finds WebSocket on the HTTPS port, as 12.6 desktops do.
+	fmt.Fprintf(w, "$ finessectl check --bosh-probe %s    # healthy\n", target.Name)
+	healthy := base
+	healthy.BOSHProbe = true
+	if err := output.Text(w, checkOnce(healthy), output.TextOptions{Color: colour}); err != nil {
 		return &exitError{Code: finesse.Internal, Err: err}
 	}
 
-	fmt.Fprintf(w, "\nEvery scenario, checked with direct TLS and with STARTTLS:\n\n")
-	fmt.Fprintf(w, "  %-21s %6s %7s %9s  %s\n", "scenario", "expect", "direct", "starttls", "verdict")
+	fmt.Fprintf(w, "\nEvery scenario, checked over direct TLS, STARTTLS and WebSocket:\n\n")
+	fmt.Fprintf(w, "  %-21s %6s %7s %9s %10s  %s\n", "scenario", "expect", "direct", "starttls", "websocket", "verdict")
 	failures := 0
 	for _, b := range simulator.Behaviours {
 		if err := node.SetScenario(b.Scenario); err != nil {
 			return &exitError{Code: finesse.Internal, Err: err}
 		}
 		want := expectedCodes[b.Scenario]
-		direct, starttls := checkOnce(xmppprobe.DirectTLS), checkOnce(xmppprobe.StartTLS)
-		ok := direct.ExitCode() == want && starttls.ExitCode() == want
+		results := make([]check.Result, len(ways))
+		ok := true
+		for i, o := range ways {
+			results[i] = checkOnce(o)
+			ok = ok && results[i].ExitCode() == want
+		}
 		mark := "✔"
 		if !ok {
 			mark = "✘"
 			failures++
 		}
-		fmt.Fprintf(w, "  %-21s %6d %7d %9d  %s %s\n", b.Scenario, want, direct.ExitCode(), starttls.ExitCode(), mark, verdict(direct))
+		fmt.Fprintf(w, "  %-21s %6d %7d %9d %10d  %s %s\n", b.Scenario, want,
+			results[0].ExitCode(), results[1].ExitCode(), results[2].ExitCode(), mark, verdict(results[0]))
 	}
 	fmt.Fprintln(w)
 	if failures > 0 {
 		return &exitError{Code: finesse.Internal, Err: fmt.Errorf("%d scenario(s) gave an unexpected exit code", failures)}
 	}
-	fmt.Fprintf(w, "All %d scenarios gave the expected exit code in both XMPP modes (%s).\n", len(simulator.Behaviours), output.Duration(time.Since(start)))
+	fmt.Fprintf(w, "All %d scenarios gave the expected exit code over every transport (%s).\n", len(simulator.Behaviours), output.Duration(time.Since(start)))
 	fmt.Fprintln(w, "Try it against a node of your own: 'finessectl simulate', then the command it prints.")
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +30,8 @@ type SimulateOptions struct {
 	HTTPSPort      int
 	XMPPPort       int
 	XMPPSecurePort int
+	BOSHPort       int
+	Version        string
 	Nodes          int
 	Scenario       string
 	Timeline       string
@@ -42,22 +46,32 @@ type SimulateOptions struct {
 
 const simulateLong = `Run simulated Cisco Finesse nodes on this machine, to try finessectl or to test
 a monitoring setup against outages that are not happening. Each node serves, on
-an address of its own (127.0.0.1, 127.0.0.2 ...):
+an address of its own (127.0.0.1, 127.0.0.2 ...; node 0 also on [::1] when the
+machine has IPv6 loopback, with the same port numbers):
 
   HTTPS      /finesse/api/SystemInfo (12.6 schema; 503 SERVER_OUT_OF_SERVICE
-             when out of service) on --https-port
+             when out of service) on --https-port (8445), and from 12.6 the web
+             proxy's XMPP over WebSocket at /ws/
   XMPP       a Notification Service with SASL PLAIN, resource binding, roster,
              the 'finesse' user's presence, XEP-0199 ping and pubsub
              SystemInfo notifications in Finesse's envelope, on
              --xmpp-secure-port (direct TLS) and --xmpp-port (STARTTLS)
+  BOSH       the Notification Service's own HTTPS port, --bosh-port (7443):
+             XMPP over WebSocket at /ws/ and BOSH at /http-bind/
+
+--finesse-version picks what the nodes model: 12.6 (the default) serves
+WebSocket on both the HTTPS port and 7443; 12.5 only on 7443, its HTTPS port
+answering /ws/ with 404 as a 12.5 node's Tomcat does.
 
 Scenarios (--scenario at start, a --timeline, or the control API):
 ` + "%s" + `
 Two nodes (--nodes 2) form a primary/secondary pair that name each other in
-SystemInfo. A CA is made at start and a certificate issued for every node
-name and address; --write-ca saves the CA for clients (otherwise it is written
-to a temporary file, removed at exit). The probe user is --user, with the
-password from FINESSE_PASSWORD, or a fixed simulator-only password.
+SystemInfo. A CA is made at start and each node issued a certificate for its
+own name and address only (node 0 also for localhost and ::1), plus the
+expired one of cert-expired; --write-ca saves the CA for clients (otherwise
+it is written to a temporary file, removed at exit). The probe user is
+--user, with the password from FINESSE_PASSWORD, or a fixed simulator-only
+password.
 
 Control API (loopback only): GET /scenario lists the nodes, their scenario
 and connected XMPP sessions; POST
@@ -71,6 +85,9 @@ with Ctrl-C (SIGINT) or SIGTERM.`
 
 const simulateExample = `  # One node on Finesse's own ports, then check it from another terminal
   finessectl simulate --write-ca /tmp/sim-ca.pem
+
+  # A 12.5 node whose certificate has expired
+  finessectl simulate --finesse-version 12.5 --scenario cert-expired
 
   # A pair whose primary loses Tomcat after 5 s and recovers after 20 s
   finessectl simulate --nodes 2 --timeline '0:tomcat-down@5s,0:healthy@20s'
@@ -104,6 +121,8 @@ func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions)
 	f.IntVar(&opts.HTTPSPort, "https-port", simulator.DefaultHTTPSPort, "HTTPS port of every node (0 picks a free one)")
 	f.IntVar(&opts.XMPPSecurePort, "xmpp-secure-port", simulator.DefaultXMPPSecurePort, "direct TLS XMPP port (0 picks a free one)")
 	f.IntVar(&opts.XMPPPort, "xmpp-port", simulator.DefaultXMPPPort, "STARTTLS XMPP port (0 picks a free one)")
+	f.IntVar(&opts.BOSHPort, "bosh-port", simulator.DefaultBOSHPort, "HTTPS port of WebSocket (/ws/) and BOSH (/http-bind/) (0 picks a free one)")
+	f.StringVar(&opts.Version, "finesse-version", simulator.Version126, "Finesse version to model: 12.6 (WebSocket on the HTTPS port and 7443) or 12.5 (7443 only)")
 	f.IntVar(&opts.Nodes, "nodes", 1, "number of nodes; nodes 0 and 1 form a primary/secondary pair")
 	f.StringVar(&opts.Scenario, "scenario", string(simulator.Healthy), "scenario at start")
 	f.StringVar(&opts.Timeline, "timeline", "", "scripted scenario changes: [NODE:]SCENARIO@OFFSET,...")
@@ -115,6 +134,7 @@ func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions)
 	f.StringVar(&opts.Control, "control", "127.0.0.1:0", "address of the control API (loopback)")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log XMPP connections, logins and bindings to stderr")
 	_ = cmd.RegisterFlagCompletionFunc("scenario", fixedCompletion(simulator.Names()...))
+	_ = cmd.RegisterFlagCompletionFunc("finesse-version", fixedCompletion(simulator.Versions...))
 	return cmd
 }
 
@@ -173,9 +193,12 @@ func nodeLabel(i int) string {
 
 func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) {
 	cfg := simulator.Config{IP: o.Listen, HTTPSPort: o.HTTPSPort, XMPPPort: o.XMPPPort, XMPPSecurePort: o.XMPPSecurePort,
-		Nodes: o.Nodes, Scenario: simulator.Scenario(o.Scenario), Latency: o.Latency}
+		BOSHPort: o.BOSHPort, Version: o.Version, Nodes: o.Nodes, Scenario: simulator.Scenario(o.Scenario), Latency: o.Latency}
 	if _, err := simulator.Lookup(o.Scenario); err != nil {
 		return cfg, nil, usageError("--scenario: %v", err)
+	}
+	if !slices.Contains(simulator.Versions, o.Version) {
+		return cfg, nil, usageError("--finesse-version %q: use %s", o.Version, strings.Join(simulator.Versions, " or "))
 	}
 	ip := net.ParseIP(o.Listen)
 	if ip == nil || !ip.IsLoopback() {
@@ -195,6 +218,9 @@ func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) 
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		return cfg, nil, usageError("--cert and --key go together")
+	}
+	if o.CertFile != "" && o.Scenario == string(simulator.CertExpired) {
+		return cfg, nil, usageError("--scenario %s needs the simulator's own CA to issue the expired certificate; leave out --cert and --key", simulator.CertExpired)
 	}
 	if o.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
@@ -243,12 +269,23 @@ func (o *SimulateOptions) writeCA(cl *simulator.Cluster) (path string, cleanup f
 
 func (o *SimulateOptions) printBanner(cl *simulator.Cluster, caFile, controlURL string, cfg simulator.Config) {
 	w := o.IO.Out
-	fmt.Fprintf(w, "finessectl simulate: %d Finesse node(s), scenario %s\n", len(cl.Nodes), cfg.Scenario)
+	fmt.Fprintf(w, "finessectl simulate: %d Finesse %s node(s), scenario %s\n", len(cl.Nodes), cl.Nodes[0].Version(), cfg.Scenario)
 	var servers []string
 	for i, n := range cl.Nodes {
-		fmt.Fprintf(w, "  node %d  %-24s HTTPS %s  XMPP %s (direct TLS), %s (STARTTLS)\n",
-			i, n.Host, n.HTTPSAddr(), n.DirectTLSAddr(), n.StartTLSAddr())
+		fmt.Fprintf(w, "  node %d  %-24s HTTPS %s  XMPP %s (direct TLS), %s (STARTTLS)  WebSocket/BOSH %s\n",
+			i, n.Host, n.HTTPSAddr(), n.DirectTLSAddr(), n.StartTLSAddr(), n.BOSHAddr())
 		servers = append(servers, n.HTTPSAddr())
+	}
+	webSocket := "wss://HOST:" + strconv.Itoa(cl.Nodes[0].BOSHPort()) + finesse.WebSocketPath
+	if cl.Nodes[0].Version() != simulator.Version125 {
+		https, _, _ := cl.Nodes[0].Ports()
+		webSocket = "wss://HOST:" + strconv.Itoa(https) + finesse.WebSocketPath + " and " + webSocket
+	}
+	fmt.Fprintf(w, "  WebSocket:      %s; BOSH https://HOST:%d%s\n", webSocket, cl.Nodes[0].BOSHPort(), finesse.BOSHPath)
+	if cl.IPv6 {
+		fmt.Fprintf(w, "  IPv6:           node 0 also on [::1], same ports\n")
+	} else {
+		fmt.Fprintf(w, "  IPv6:           none (this machine has no IPv6 loopback)\n")
 	}
 	if caFile != "" {
 		fmt.Fprintf(w, "  CA certificate: %s\n", caFile)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finessectl/finessectl/internal/pki"
 	"github.com/finessectl/finessectl/internal/simulator"
 )
 
@@ -44,22 +45,27 @@ func startSimulator(t *testing.T, nodes int, user, password string) (cl *simulat
 }
 
 // Every scenario of the simulator, checked through the real command path over
-// real sockets, in both XMPP modes, gives the contract's exit code.
+// real sockets, over direct TLS, STARTTLS and WebSocket, gives the
+// contract's exit code.
 func TestEveryScenarioEndToEnd(t *testing.T) {
 	cl, caFile := startSimulator(t, 1, "probe", "pw-e2e")
 	node := cl.Nodes[0]
 	_, xmppPort, securePort := node.Ports()
 	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-e2e"}
 	for _, b := range simulator.Behaviours {
-		for mode, port := range map[string]int{"direct": securePort, "starttls": xmppPort} {
+		for mode, transport := range map[string][]string{
+			"direct":    {"--xmpp-tls", "direct", "--xmpp-port", strconv.Itoa(securePort)},
+			"starttls":  {"--xmpp-tls", "starttls", "--xmpp-port", strconv.Itoa(xmppPort)},
+			"websocket": {"--xmpp-transport", "websocket"},
+		} {
 			t.Run(string(b.Scenario)+"/"+mode, func(t *testing.T) {
 				if err := node.SetScenario(b.Scenario); err != nil {
 					t.Fatal(err)
 				}
 				tio := newTestIO(env, "")
 				start := time.Now()
-				code := Main(context.Background(), []string{"check", "-t", "1s", "--presence-timeout", "1s", "--ca-file", caFile,
-					"--xmpp-tls", mode, "--xmpp-port", strconv.Itoa(port), node.HTTPSAddr()}, tio.ios, "")
+				args := append([]string{"check", "-t", "1s", "--presence-timeout", "1s", "--ca-file", caFile, node.HTTPSAddr()}, transport...)
+				code := Main(context.Background(), args, tio.ios, "")
 				if want := expectedCodes[b.Scenario]; code != int(want) {
 					t.Fatalf("exit %d, want %d\n%s%s", code, want, tio.out, tio.errOut)
 				}
@@ -79,7 +85,7 @@ func TestDemo(t *testing.T) {
 	}
 	out := tio.out.String()
 	for _, b := range simulator.Behaviours {
-		row := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(string(b.Scenario)) + `\s+` + strconv.Itoa(int(expectedCodes[b.Scenario])) + `\s+\d+\s+\d+  ✔`)
+		row := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(string(b.Scenario)) + `\s+` + strconv.Itoa(int(expectedCodes[b.Scenario])) + `\s+\d+\s+\d+\s+\d+  ✔`)
 		if !row.MatchString(out) {
 			t.Errorf("demo output has no passing row for %s:\n%s", b.Scenario, out)
 		}
@@ -178,7 +184,7 @@ func (r *running) stop(t *testing.T) {
 // what it printed at start.
 func startSimulate(t *testing.T, args ...string) (banner string, stop func()) {
 	t.Helper()
-	r := startCommand(nil, append([]string{"simulate", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0"}, args...)...)
+	r := startCommand(nil, append([]string{"simulate", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0", "--bosh-port", "0"}, args...)...)
 	r.waitFor(t, func() bool { return strings.Contains(r.out.String(), "Stop with Ctrl-C.") })
 	return r.out.String(), func() { t.Helper(); r.stop(t) }
 }
@@ -260,6 +266,72 @@ func TestSimulateListensOnLoopbackOnly(t *testing.T) {
 		tio := newTestIO(nil, "")
 		if code := Main(context.Background(), args, tio.ios, ""); code != 64 || !strings.Contains(tio.errOut.String(), "loopback") {
 			t.Errorf("%v: exit %d, stderr %q; want 64 naming loopback", args, code, tio.errOut)
+		}
+	}
+}
+
+// The banner names where desktops reach the Notification Service over
+// HTTPS, which depends on --finesse-version.
+func TestSimulateFinesseVersion(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		want    *regexp.Regexp
+	}{
+		{"12.6", regexp.MustCompile(`(?m)^  WebSocket: +wss://HOST:\d+/ws/ and wss://HOST:\d+/ws/; BOSH https://HOST:\d+/http-bind/$`)},
+		{"12.5", regexp.MustCompile(`(?m)^  WebSocket: +wss://HOST:\d+/ws/; BOSH https://HOST:\d+/http-bind/$`)},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			banner, stop := startSimulate(t, "--finesse-version", tc.version)
+			stop()
+			if !tc.want.MatchString(banner) || !strings.Contains(banner, "Finesse "+tc.version+" node(s)") ||
+				!regexp.MustCompile(`(?m)^  node 0 .* WebSocket/BOSH 127\.0\.0\.1:\d+$`).MatchString(banner) {
+				t.Errorf("banner:\n%s", banner)
+			}
+		})
+	}
+}
+
+func TestSimulateRejectsBadOptions(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca, err := pki.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue([]string{"127.0.0.1"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.WriteFiles(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--finesse-version", "12.0"}, "--finesse-version"},
+		{[]string{"--finesse-version", ""}, "--finesse-version"},
+		{[]string{"--scenario", "cert-expired", "--cert", certFile, "--key", keyFile}, "cert-expired"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			tio := newTestIO(nil, "")
+			code := Main(context.Background(), append([]string{"simulate", "--https-port", "0", "--xmpp-port", "0", "--xmpp-secure-port", "0", "--bosh-port", "0"}, tc.args...), tio.ios, "")
+			if code != 64 || !strings.Contains(tio.errOut.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want 64 naming %s", code, tio.errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestSimulateHelpListsTransportsAndScenarios(t *testing.T) {
+	tio := newTestIO(nil, "")
+	if code := Main(context.Background(), []string{"simulate", "--help"}, tio.ios, ""); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	help := tio.out.String()
+	for _, want := range []string{"--bosh-port", "7443", "/ws/", "/http-bind/", "--finesse-version", "12.5", "[::1]", string(simulator.CertExpired)} {
+		if !strings.Contains(help, want) {
+			t.Errorf("simulate --help does not mention %s", want)
 		}
 	}
 }

@@ -162,11 +162,13 @@ func (el element) attr(name string) string {
 
 // rawClient speaks XMPP by hand, to see exactly what the server sends.
 type rawClient struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader // kept across stream restarts, so no byte is lost between parsers
-	dec  *xml.Decoder
-	jid  string
+	t       *testing.T
+	conn    net.Conn
+	r       *bufio.Reader // kept across stream restarts, so no byte is lost between parsers
+	dec     *xml.Decoder
+	jid     string
+	rec     *recorder // the TCP connection, recording what the server sent
+	tlsFrom int       // where TLS starts in rec
 }
 
 // dialRaw connects; in DirectTLS mode the TLS handshake is done.
@@ -177,7 +179,8 @@ func (e *testEnv) dialRaw(t *testing.T, mode xmppprobe.TLSMode) *rawClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	c := &rawClient{t: t, conn: conn}
+	rec := &recorder{Conn: conn}
+	c := &rawClient{t: t, conn: rec, rec: rec}
 	if mode == xmppprobe.DirectTLS {
 		c.upgrade(e.client)
 	}
@@ -187,6 +190,7 @@ func (e *testEnv) dialRaw(t *testing.T, mode xmppprobe.TLSMode) *rawClient {
 
 func (c *rawClient) upgrade(cfg *tls.Config) {
 	c.t.Helper()
+	c.tlsFrom = c.rec.received.Len()
 	tc := tls.Client(c.conn, cfg.Clone())
 	_ = tc.SetDeadline(time.Now().Add(ioWait))
 	if err := tc.Handshake(); err != nil {

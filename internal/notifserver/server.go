@@ -3,7 +3,9 @@
 // Finesse exercises and nothing more. It negotiates TLS (direct, as on 5223,
 // or STARTTLS, as on 5222), SASL PLAIN and resource binding; answers the
 // roster, session and ping IQs; publishes the presence of the 'finesse' user;
-// and pushes SystemInfo notifications in Finesse's pubsub envelope.
+// and pushes SystemInfo notifications in Finesse's pubsub envelope. The same
+// service runs over WebSocket (WebSocketHandler), and BOSH session creation
+// and termination answer a liveness probe (BOSHHandler).
 //
 // The simulator drives the failure scenarios of the Finesse availability
 // model through it: 'finesse' presence going unavailable, SystemInfo
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,8 +65,11 @@ type Server struct {
 	bound            map[string]*session   // full JID -> the session that bound it
 	finesseAvailable bool
 	silent           bool
+	hush             chan struct{} // while silent: closed when the network comes back or the server closes
 	closed           bool
 	wg               sync.WaitGroup // session goroutines
+
+	bosh *boshSessions
 }
 
 // New returns a server whose 'finesse' user is available, as on a healthy node.
@@ -78,6 +84,7 @@ func New(cfg Config) *Server {
 		sessions:         make(map[*session]struct{}),
 		bound:            make(map[string]*session),
 		finesseAvailable: true,
+		bosh:             newBOSHSessions(),
 	}
 }
 
@@ -102,19 +109,38 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 }
 
 func (s *Server) start(c net.Conn, directTLS bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	w := newWire(c, maxSessionBytes, false)
+	sess := newSession(s, w, newTCPStream(w, s.cfg.Domain, directTLS))
+	if !s.admit(sess) {
 		_ = c.Close()
 		return
 	}
-	sess := newSession(s, newWire(c, maxSessionBytes, s.silent), directTLS)
-	s.sessions[sess] = struct{}{}
-	s.wg.Add(1)
+	transport := "STARTTLS"
+	if directTLS {
+		transport = "direct TLS"
+	}
 	go func() {
 		defer s.wg.Done()
-		sess.run()
+		sess.run(transport)
 	}()
+}
+
+// admit registers a new session and counts it in s.wg, or reports false
+// when it must be closed at once: the server is closed, or the network went
+// silent and came back since the connection was taken (SetSilent(false)
+// closes the connections of a silent spell, and missed this one).
+func (s *Server) admit(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || (sess.wire.silent.Load() && !s.silent) {
+		return false
+	}
+	if s.silent {
+		sess.wire.silent.Store(true)
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	return true
 }
 
 // SetFinesseAvailable sets the 'finesse' user's presence and, when it
@@ -161,13 +187,22 @@ func (s *Server) PublishSystemInfo(systemInfoXML string) {
 func (s *Server) SetAuthReject(reject bool) { s.authReject.Store(reject) }
 
 // SetSilent(true) models a network loss: new connections are accepted and
-// never answered, and live sessions neither send nor read any more, so they
-// hang until the client gives up. SetSilent(false) answers new connections
-// again and closes the sessions silenced meanwhile: the network came back but
-// their TCP connections did not survive.
+// never answered, new HTTP requests (WebSocket upgrades, BOSH) are never
+// answered, and live sessions, WebSocket ones included, neither send nor read
+// any more, so they hang until the client gives up. SetSilent(false) answers
+// again and closes, without a TLS close_notify, the sessions silenced and the
+// requests held meanwhile: the network came back but their TCP connections
+// did not survive.
 func (s *Server) SetSilent(silent bool) {
 	s.mu.Lock()
 	s.silent = silent
+	switch {
+	case silent && s.hush == nil:
+		s.hush = make(chan struct{})
+	case !silent && s.hush != nil:
+		close(s.hush)
+		s.hush = nil
+	}
 	var dead []*session
 	for sess := range s.sessions {
 		switch {
@@ -185,8 +220,10 @@ func (s *Server) SetSilent(silent bool) {
 }
 
 // DropAll ends every live session as a stopping Notification Service does:
-// a <system-shutdown/> stream error, then the socket closes. Sessions()
-// is 0 when it returns, unless new connections arrived meanwhile.
+// a <system-shutdown/> stream error, then the connection closes (WebSocket:
+// <close/> and a close frame first). Sessions() is 0 when it returns, unless
+// new connections arrived meanwhile. BOSH sessions are forgotten, so their
+// next request gets a 404.
 func (s *Server) DropAll() {
 	s.mu.Lock()
 	all := make([]*session, 0, len(s.sessions))
@@ -194,28 +231,80 @@ func (s *Server) DropAll() {
 		all = append(all, sess)
 	}
 	s.mu.Unlock()
+	s.bosh.reset()
 	fanOut(all, func(sess *session) { sess.kill("system-shutdown") })
 }
 
-// Sessions returns how many connections are live, negotiating or bound.
+// Sessions returns how many connections, TCP or WebSocket, are live,
+// negotiating or bound. BOSH sessions are not connections and not counted.
 func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sessions)
 }
 
-// Close closes every session and waits for their goroutines to end; later
-// connections are closed on arrival. Listeners belong to the caller.
+// Close closes every session, with TLS close_notify but no stream error,
+// and waits for their goroutines to end; later connections are closed on
+// arrival, and later HTTP requests answered 503. Listeners and HTTP servers
+// belong to the caller.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	all := make([]*session, 0, len(s.sessions))
 	for sess := range s.sessions {
 		s.forgetLocked(sess)
-		_ = sess.wire.Close()
+		all = append(all, sess)
+	}
+	if s.hush != nil {
+		close(s.hush)
+		s.hush = nil
 	}
 	s.mu.Unlock()
+	s.bosh.reset()
+	fanOut(all, func(sess *session) { sess.hangUp() })
 	s.wg.Wait()
 	return nil
+}
+
+func (s *Server) isSilent() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.silent
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// hangIfSilent holds a request while the network is silent, as a dead link
+// would, and reports whether it did. When the network comes back or the
+// server closes, the request's connection is dropped without a word: like
+// the TCP sessions of a silent spell, it did not survive.
+func (s *Server) hangIfSilent(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	hush := s.hush
+	s.mu.Unlock()
+	if hush == nil {
+		return false
+	}
+	select {
+	case <-r.Context().Done():
+		return true
+	case <-hush:
+	}
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// HTTP/2 cannot hand the connection over; net/http's sentinel
+		// resets the stream instead of answering it.
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	_ = conn.Close()
+	return true
 }
 
 // bind records full as bound by sess and returns the session that held it

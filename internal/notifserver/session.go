@@ -9,12 +9,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"gosrc.io/xmpp/stanza"
 
 	"github.com/finessectl/finessectl/internal/finesse"
@@ -26,10 +25,11 @@ const (
 	nsStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	nsPing    = "urn:xmpp:ping"
 
-	featuresStartTLS = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"
-	featuresSASL     = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
-	featuresBind     = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" +
-		"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"
+	// The content of <stream:features> at each stage.
+	featuresStartTLS = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+	featuresSASL     = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>"
+	featuresBind     = "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" +
+		"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"
 
 	// finesseResource is the resource of the 'finesse' user's available presence.
 	finesseResource = "finesse"
@@ -37,7 +37,7 @@ const (
 )
 
 var (
-	// errStreamClosed means the client sent </stream:stream>.
+	// errStreamClosed means the client sent </stream:stream>, or <close/>.
 	errStreamClosed = errors.New("client closed the stream")
 	// errHandshake marks TLS handshake failures: nothing can be said to a
 	// client that is not speaking TLS with us, so the socket just closes.
@@ -49,22 +49,20 @@ type streamError struct{ condition string }
 
 func (e *streamError) Error() string { return "stream error " + e.condition }
 
-// session is one client connection. Its own goroutine runs negotiation and
-// reads stanzas; other goroutines only write to it (pushes, kills) or close
-// its wire.
+// session is one client connection, over TCP or WebSocket. Its own
+// goroutine runs negotiation and reads stanzas; other goroutines only write
+// to it (pushes, kills) or hang it up.
 type session struct {
-	srv       *Server
-	wire      *wire
-	id        string // for logs
-	directTLS bool
+	srv  *Server
+	wire *wire
+	f    framing
+	id   string // for logs
 
 	wmu  sync.Mutex // serialises writes, which come from several goroutines
-	conn net.Conn   // the wire, or TLS over it, nil during the TLS handshake; guarded by wmu
-	open bool       // our stream header is out on conn, so a stream error may follow it; guarded by wmu
+	open bool       // our stream header or <open/> is out, so a stream error may follow it; guarded by wmu
 
 	// Used by the session goroutine only.
-	r    *bufio.Reader
-	dec  *xml.Decoder
+	dec  *xml.Decoder // reads the rest of the element next returned
 	user string
 
 	// Guarded by srv.mu. jid is set once, before the session can be the
@@ -73,12 +71,12 @@ type session struct {
 	available bool   // initial presence received: 'finesse' presence is pushed
 }
 
-func newSession(srv *Server, w *wire, directTLS bool) *session {
-	return &session{srv: srv, wire: w, id: randomID(), directTLS: directTLS, conn: w, r: bufio.NewReader(w)}
+func newSession(srv *Server, w *wire, f framing) *session {
+	return &session{srv: srv, wire: w, f: f, id: randomID()}
 }
 
-func (c *session) run() {
-	c.srv.logf("notifserver %s: connection from %s", c.id, c.wire.RemoteAddr())
+func (c *session) run(transport string) {
+	c.srv.logf("notifserver %s: %s connection from %s", c.id, transport, c.wire.RemoteAddr())
 	err := c.negotiate()
 	if err == nil {
 		err = c.serve()
@@ -87,16 +85,10 @@ func (c *session) run() {
 }
 
 // negotiate takes the connection from its first byte to a bound resource.
+// Over WebSocket, TLS is the HTTPS server's, done before the first message.
 func (c *session) negotiate() error {
-	if c.directTLS {
-		if err := c.startTLS(); err != nil {
-			return err
-		}
-	} else {
-		if err := c.openStream(featuresStartTLS); err != nil {
-			return err
-		}
-		if err := c.awaitStartTLS(); err != nil {
+	if t, ok := c.f.(*tcpStream); ok {
+		if err := c.secure(t); err != nil {
 			return err
 		}
 	}
@@ -112,10 +104,25 @@ func (c *session) negotiate() error {
 	return c.bind()
 }
 
-// openStream reads the client's stream header and answers with ours and the
-// features of this stage.
+// secure brings TLS to a TCP connection: from the first byte (5223), or
+// after <starttls/> on a plain stream (5222).
+func (c *session) secure(t *tcpStream) error {
+	if !t.directTLS {
+		if err := c.openStream(featuresStartTLS); err != nil {
+			return err
+		}
+		if err := c.awaitStartTLS(t); err != nil {
+			return err
+		}
+	}
+	return c.startTLS(t)
+}
+
+// openStream reads the client's stream header or <open/> and answers with
+// ours and the features of this stage.
 func (c *session) openStream(features string) error {
-	to, err := c.readHeader()
+	_ = c.wire.SetReadDeadline(time.Now().Add(c.srv.stepTimeout))
+	to, err := c.f.readOpen()
 	if err != nil {
 		return err
 	}
@@ -125,34 +132,11 @@ func (c *session) openStream(features string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.open = true
-	return c.writeLocked(c.header() + features)
-}
-
-// readHeader starts a fresh parser, as every stream start and restart needs,
-// and reads the client's stream header, returning its 'to'.
-func (c *session) readHeader() (string, error) {
-	c.dec = xml.NewDecoder(c.r)
-	_ = c.wire.SetReadDeadline(time.Now().Add(c.srv.stepTimeout))
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return "", err
-		}
-		switch t := tok.(type) {
-		case xml.ProcInst, xml.CharData: // the XML declaration, whitespace
-		case xml.StartElement:
-			if t.Name != (xml.Name{Space: stanza.NSStream, Local: "stream"}) || attr(t, "xmlns") != stanza.NSClient {
-				return "", &streamError{"invalid-namespace"}
-			}
-			return attr(t, "to"), nil
-		default:
-			return "", &streamError{"restricted-xml"}
-		}
-	}
+	return c.writeLocked(c.f.opening(features)...)
 }
 
 // awaitStartTLS requires <starttls/> as the first element of the plain stream.
-func (c *session) awaitStartTLS() error {
+func (c *session) awaitStartTLS(t *tcpStream) error {
 	se, err := c.next(c.srv.stepTimeout)
 	if err != nil {
 		return err
@@ -166,21 +150,18 @@ func (c *session) awaitStartTLS() error {
 	// Plain bytes read past <starttls/> must not be taken as part of the
 	// TLS stream (the STARTTLS command injection flaw). Whitespace is fine,
 	// go-xmpp sends a newline; it is dropped with this reader.
-	pending, _ := c.r.Peek(c.r.Buffered())
+	pending, _ := t.r.Peek(t.r.Buffered())
 	if len(bytes.TrimSpace(pending)) > 0 {
 		return &streamError{"policy-violation"}
 	}
-	if err := c.write("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); err != nil {
-		return err
-	}
-	return c.startTLS()
+	return c.write("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
 }
 
-func (c *session) startTLS() error {
+func (c *session) startTLS(t *tcpStream) error {
 	// No other goroutine may write until the handshake is done: a write on
 	// the tls.Conn would join the handshake, one on the wire would corrupt it.
 	c.wmu.Lock()
-	c.conn, c.open = nil, false
+	t.conn, c.open = nil, false
 	c.wmu.Unlock()
 	tc := tls.Server(c.wire, c.srv.cfg.TLS)
 	_ = c.wire.SetDeadline(time.Now().Add(c.srv.stepTimeout))
@@ -188,9 +169,9 @@ func (c *session) startTLS() error {
 		return fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	c.wmu.Lock()
-	c.conn = tc
+	t.conn = tc
 	c.wmu.Unlock()
-	c.r = bufio.NewReader(tc)
+	t.r = bufio.NewReader(tc)
 	return nil
 }
 
@@ -388,9 +369,9 @@ func (c *session) becomeAvailable() error {
 func (c *session) finessePresence(available bool) string {
 	bare := c.srv.cfg.FinesseUser + "@" + c.srv.cfg.Domain
 	if available {
-		return "<presence from='" + escape(bare+"/"+finesseResource) + "' to='" + escape(c.jid) + "'/>"
+		return "<presence" + c.f.stanzaNS() + " from='" + escape(bare+"/"+finesseResource) + "' to='" + escape(c.jid) + "'/>"
 	}
-	return "<presence type='unavailable' from='" + escape(bare) + "' to='" + escape(c.jid) + "'/>"
+	return "<presence" + c.f.stanzaNS() + " type='unavailable' from='" + escape(bare) + "' to='" + escape(c.jid) + "'/>"
 }
 
 // systemInfoMessage wraps a SystemInfo document in Finesse's pubsub
@@ -398,7 +379,7 @@ func (c *session) finessePresence(available bool) string {
 func (c *session) systemInfoMessage(systemInfoXML string) string {
 	update := "<Update><data>" + withoutDeclaration(systemInfoXML) + "</data><event>PUT</event><requestId></requestId><source>" +
 		systemInfoNode + "</source></Update>"
-	return "<message from='pubsub." + escape(c.srv.cfg.Domain) + "' to='" + escape(c.jid) + "' id='" + randomID() + "'>" +
+	return "<message" + c.f.stanzaNS() + " from='pubsub." + escape(c.srv.cfg.Domain) + "' to='" + escape(c.jid) + "' id='" + randomID() + "'>" +
 		"<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='" + systemInfoNode + "'>" +
 		"<item id='" + randomID() + "'><notification xmlns='http://jabber.org/protocol/pubsub'>" + escape(update) +
 		"</notification></item></items></event></message>"
@@ -415,33 +396,21 @@ func (c *session) iqReply(iq *stanza.IQ, typ, payload string) string {
 	if iq.To != "" {
 		from = " from='" + escape(iq.To) + "'"
 	}
-	return "<iq type='" + typ + "' id='" + escape(iq.Id) + "'" + from + " to='" + escape(c.jid) + "'>" + payload + "</iq>"
+	return "<iq" + c.f.stanzaNS() + " type='" + typ + "' id='" + escape(iq.Id) + "'" + from + " to='" + escape(c.jid) + "'>" + payload + "</iq>"
 }
 
-// next returns the next top-level element of the client's stream, skipping
-// whitespace keepalives. The deadline covers the whole element, as callers
-// decode it before the next call.
+// next returns the next top-level element of the client's stream. The
+// deadline covers the whole element, as callers decode it before the next
+// call.
 func (c *session) next(timeout time.Duration) (xml.StartElement, error) {
 	_ = c.wire.SetReadDeadline(time.Now().Add(timeout))
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return xml.StartElement{}, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			return t, nil
-		case xml.EndElement: // at this depth, only </stream:stream>
-			return xml.StartElement{}, errStreamClosed
-		case xml.CharData:
-		default:
-			return xml.StartElement{}, &streamError{"restricted-xml"}
-		}
-	}
+	dec, se, err := c.f.next()
+	c.dec = dec
+	return se, err
 }
 
 // end says why the stream ends, when the client can still hear it, and
-// closes the connection.
+// hangs up.
 func (c *session) end(err error) {
 	c.srv.forget(c)
 	var se *streamError
@@ -450,15 +419,17 @@ func (c *session) end(err error) {
 	case errors.As(err, &se):
 		c.sendStreamError(se.condition)
 	case errors.Is(err, errStreamClosed):
-		_ = c.write("</stream:stream>")
-	case c.wire.exceeded:
+		c.wmu.Lock()
+		_ = c.writeLocked(c.f.closing()...)
+		c.wmu.Unlock()
+	case c.wire.exceeded, errors.Is(err, websocket.ErrReadLimit):
 		c.sendStreamError("policy-violation")
 	case isTimeout(err):
 		c.sendStreamError("connection-timeout")
 	case isSyntaxError(err):
 		c.sendStreamError("not-well-formed")
 	}
-	_ = c.wire.Close()
+	c.hangUp()
 	c.srv.logf("notifserver %s: closed: %v", c.id, err)
 }
 
@@ -466,25 +437,24 @@ func (c *session) end(err error) {
 func (c *session) kill(condition string) {
 	c.srv.forget(c)
 	c.sendStreamError(condition)
-	_ = c.wire.Close()
+	c.hangUp()
+}
+
+// hangUp closes the connection once no write of ours is under way:
+// crypto/tls drops the close_notify of a Close that meets a Write. A write
+// stuck on a client that stopped reading is cut short first, so that it
+// cannot hold the hang-up for the whole write timeout.
+func (c *session) hangUp() {
+	_ = c.wire.SetWriteDeadline(time.Now().Add(closeNotifyTimeout))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.f.hangUp()
 }
 
 func (c *session) sendStreamError(condition string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.conn == nil {
-		return // mid-handshake: there is no stream to speak on yet
-	}
-	msg := "<stream:error><" + condition + " xmlns='" + nsStreams + "'/></stream:error></stream:stream>"
-	if !c.open {
-		msg = c.header() + msg // RFC 6120 4.9.1.1: an error needs an open stream
-	}
-	_ = c.writeLocked(msg)
-}
-
-func (c *session) header() string {
-	return "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='" +
-		randomID() + "' from='" + escape(c.srv.cfg.Domain) + "' version='1.0'>"
+	_ = c.writeLocked(c.f.streamError(condition, c.open)...)
 }
 
 func (c *session) write(s string) error {
@@ -493,13 +463,14 @@ func (c *session) write(s string) error {
 	return c.writeLocked(s)
 }
 
-// writeLocked writes s whole or kills the connection: a stanza cut short
-// would corrupt the stream for whatever follows.
-func (c *session) writeLocked(s string) error {
-	_ = c.wire.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := io.WriteString(c.conn, s)
-	if err != nil {
-		_ = c.wire.Close()
+// writeLocked writes each of msgs whole or kills the connection: a stanza
+// cut short would corrupt the stream for whatever follows.
+func (c *session) writeLocked(msgs ...string) error {
+	for _, m := range msgs {
+		if err := c.f.write(m); err != nil {
+			_ = c.wire.Close()
+			return err
+		}
 	}
-	return err
+	return nil
 }

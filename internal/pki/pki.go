@@ -63,13 +63,6 @@ func NewCA(commonName string, lifetime time.Duration) (*CA, error) {
 // (an entry that parses as an IP becomes an IP SAN). notAfter lets tests make
 // expired certificates; the zero time means one year from now.
 func (ca *CA) Issue(names []string, notAfter time.Time) (*Leaf, error) {
-	if len(names) == 0 {
-		return nil, fmt.Errorf("issue certificate: no names given")
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate key: %w", err)
-	}
 	now := time.Now()
 	if notAfter.IsZero() {
 		notAfter = now.Add(365 * 24 * time.Hour)
@@ -77,6 +70,23 @@ func (ca *CA) Issue(names []string, notAfter time.Time) (*Leaf, error) {
 	notBefore := now.Add(-time.Hour)
 	if notAfter.Before(notBefore) {
 		notBefore = notAfter.Add(-time.Hour)
+	}
+	return ca.IssueValid(names, notBefore, notAfter)
+}
+
+// IssueValid is Issue with the whole validity period given, so that an
+// expired certificate can look like one that served its full term (a year
+// ago to yesterday) rather than one that lived for an hour.
+func (ca *CA) IssueValid(names []string, notBefore, notAfter time.Time) (*Leaf, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("issue certificate: no names given")
+	}
+	if !notAfter.After(notBefore) {
+		return nil, fmt.Errorf("issue certificate for %v: notAfter %v is not after notBefore %v", names, notAfter, notBefore)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),

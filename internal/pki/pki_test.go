@@ -72,3 +72,37 @@ func TestLeafServesTLS(t *testing.T) {
 	}
 	conn.Close()
 }
+
+func TestIssueValidKeepsThePeriod(t *testing.T) {
+	ca, err := NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	for _, tc := range []struct {
+		name                string
+		notBefore, notAfter time.Time
+		wantErr             bool
+	}{
+		{"expired after a full term", now.AddDate(0, 0, -400), now.AddDate(0, 0, -1), false},
+		{"valid", now.Add(-time.Hour), now.Add(time.Hour), false},
+		{"empty period", now, now, true},
+		{"reversed period", now, now.Add(-time.Hour), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leaf, err := ca.IssueValid([]string{"finesse-a.example.test"}, tc.notBefore, tc.notAfter)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("issued a certificate with an impossible validity period")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !leaf.Cert.NotBefore.Equal(tc.notBefore) || !leaf.Cert.NotAfter.Equal(tc.notAfter) {
+				t.Errorf("valid %v to %v, want %v to %v", leaf.Cert.NotBefore, leaf.Cert.NotAfter, tc.notBefore, tc.notAfter)
+			}
+		})
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
@@ -15,6 +17,7 @@ const (
 	DefaultHTTPSPort      = finesse.HTTPSPort
 	DefaultXMPPPort       = finesse.XMPPPort
 	DefaultXMPPSecurePort = finesse.XMPPSecurePort
+	DefaultBOSHPort       = finesse.BOSHPort
 	DefaultProbeUser      = "1080001" // an agent ID, as UCCE XMPP users are
 	DefaultProbePassword  = "simulator-only-password"
 	nodeNamePattern       = "finesse-%c.example.test"
@@ -23,22 +26,43 @@ const (
 	// a simulated node's certificate is far from the expiry warning
 	// thresholds, as a healthy node's is.
 	certificateLifetime = 397 * 24 * time.Hour
+	// The cert-expired scenario's certificate served a full term that ended
+	// yesterday, as a forgotten renewal leaves it.
+	expiredFor, expiredTerm = 24 * time.Hour, 399 * 24 * time.Hour
+	// ipv6Loopback is where node 0 also listens, so that a client resolving
+	// "localhost" to ::1 first reaches it.
+	ipv6Loopback = "::1"
 )
+
+// Finesse versions the simulator models. They differ in where desktops
+// reach the Notification Service over HTTP: 12.5 on port 7443 only, 12.6
+// also through the web proxy on the HTTPS port (/ws/).
+const (
+	Version126 = "12.6"
+	Version125 = "12.5"
+)
+
+// Versions lists the Finesse versions Config.Version accepts, the default first.
+var Versions = []string{Version126, Version125}
 
 // Config describes a set of simulated nodes.
 type Config struct {
 	// IP of the first node; node i listens on IP+i, so every node has
 	// Finesse's ports on an address of its own, as real nodes do.
 	IP string
-	// Ports are HTTPS, XMPP (STARTTLS) and XMPP secure (direct TLS); 0 picks
-	// a free port for the first node, which the others then reuse.
-	HTTPSPort, XMPPPort, XMPPSecurePort int
-	Nodes                               int
-	Scenario                            Scenario
-	Users                               map[string]string // probe users: ID -> password
-	Latency                             time.Duration
-	// Certificate to serve; when nil a CA is made and a certificate issued
-	// for every node name and address.
+	// Ports are HTTPS, XMPP (STARTTLS), XMPP secure (direct TLS) and BOSH
+	// (WebSocket and BOSH over HTTPS, 7443); 0 picks a free port for the
+	// first node, which the others then reuse.
+	HTTPSPort, XMPPPort, XMPPSecurePort, BOSHPort int
+	// Version is the Finesse version modelled, one of Versions; "" is 12.6.
+	Version  string
+	Nodes    int
+	Scenario Scenario
+	Users    map[string]string // probe users: ID -> password
+	Latency  time.Duration
+	// Certificate to serve on every node; when nil a CA is made and each
+	// node is issued a certificate for its own name and address (node 0 also
+	// for localhost and ::1). The cert-expired scenario needs that CA.
 	Certificate *tls.Certificate
 	Now         func() time.Time
 	// Logf, when set, receives the Notification Services' connection events.
@@ -50,6 +74,9 @@ type Config struct {
 type Cluster struct {
 	Nodes []*Node
 	CA    *pki.CA // nil when Config.Certificate was given
+	// IPv6 tells whether node 0 also listens on [::1]; false when the
+	// machine has no IPv6 loopback.
+	IPv6 bool
 }
 
 // Start starts cfg.Nodes nodes.
@@ -67,6 +94,12 @@ func Start(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Version == "" {
+		cfg.Version = Version126
+	}
+	if !slices.Contains(Versions, cfg.Version) {
+		return nil, fmt.Errorf("version %q: the simulator models Finesse %s", cfg.Version, strings.Join(Versions, " and "))
+	}
 	ips, err := nodeIPs(cfg.IP, cfg.Nodes)
 	if err != nil {
 		return nil, err
@@ -75,22 +108,26 @@ func Start(cfg Config) (*Cluster, error) {
 	for i := range hosts {
 		hosts[i] = fmt.Sprintf(nodeNamePattern, 'a'+i)
 	}
-	c := &Cluster{}
-	tlsCfg, err := c.serverTLS(cfg, hosts, ips)
+	c := &Cluster{IPv6: hasIPv6Loopback(cfg.Logf)}
+	certs, err := c.certificates(cfg, hosts, ips)
 	if err != nil {
 		return nil, err
 	}
 
-	ports := [3]int{cfg.HTTPSPort, cfg.XMPPPort, cfg.XMPPSecurePort}
+	ports := [numPorts]int{cfg.HTTPSPort, cfg.XMPPPort, cfg.XMPPSecurePort, cfg.BOSHPort}
 	for i := range hosts {
-		n, err := startNode(nodeConfig{host: hosts[i], ip: ips[i], ports: ports, tls: tlsCfg,
+		addrs := []string{ips[i]}
+		if i == 0 && c.IPv6 {
+			addrs = append(addrs, ipv6Loopback)
+		}
+		n, err := startNode(nodeConfig{host: hosts[i], ips: addrs, ports: ports, certs: certs[i], version: cfg.Version,
 			users: cfg.Users, latency: cfg.Latency, now: cfg.Now, behaviour: b, logf: cfg.Logf})
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("node %s on %s: %w", hosts[i], ips[i], err)
 		}
 		c.Nodes = append(c.Nodes, n)
-		ports = [3]int{portOf(n.HTTPSAddr()), portOf(n.StartTLSAddr()), portOf(n.DirectTLSAddr())}
+		ports = n.portNumbers()
 	}
 	for i, n := range c.Nodes {
 		first := i &^ 1
@@ -105,21 +142,62 @@ func Start(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) serverTLS(cfg Config, hosts, ips []string) (*tls.Config, error) {
+// nodeCerts are what a node presents: its own certificate, and the expired
+// one of the cert-expired scenario (nil when Config.Certificate was given,
+// as the simulator has no CA to issue it from).
+type nodeCerts struct {
+	valid, expired *tls.Certificate
+}
+
+// certificates issues each node certificates naming only that node, so that
+// a checker sent to one node with another's name fails as it would in the
+// field.
+func (c *Cluster) certificates(cfg Config, hosts, ips []string) ([]nodeCerts, error) {
+	certs := make([]nodeCerts, len(hosts))
 	if cfg.Certificate != nil {
-		return &tls.Config{Certificates: []tls.Certificate{*cfg.Certificate}}, nil
+		for i := range certs {
+			certs[i].valid = cfg.Certificate
+		}
+		return certs, nil
 	}
 	ca, err := pki.NewCA("finessectl simulator CA", certificateLifetime)
 	if err != nil {
 		return nil, err
 	}
-	names := append(append([]string{"localhost"}, hosts...), ips...)
-	leaf, err := ca.Issue(names, time.Now().Add(certificateLifetime))
-	if err != nil {
-		return nil, err
+	now := time.Now()
+	for i := range hosts {
+		names := []string{hosts[i], ips[i]}
+		if i == 0 {
+			names = append(names, "localhost", ipv6Loopback)
+		}
+		valid, err := ca.Issue(names, now.Add(certificateLifetime))
+		if err != nil {
+			return nil, err
+		}
+		expired, err := ca.IssueValid(names, now.Add(-expiredFor-expiredTerm), now.Add(-expiredFor))
+		if err != nil {
+			return nil, err
+		}
+		v, e := valid.TLSCertificate(), expired.TLSCertificate()
+		certs[i] = nodeCerts{valid: &v, expired: &e}
 	}
 	c.CA = ca
-	return &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}, nil
+	return certs, nil
+}
+
+// hasIPv6Loopback reports whether this machine can listen on [::1]; a
+// container or host with IPv6 disabled cannot, and the simulator then runs on
+// IPv4 alone rather than not at all.
+func hasIPv6Loopback(logf func(format string, args ...any)) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ipv6Loopback, "0"))
+	if err != nil {
+		if logf != nil {
+			logf("no IPv6 loopback (%v): node 0 listens on IPv4 only", err)
+		}
+		return false
+	}
+	_ = ln.Close()
+	return true
 }
 
 // nodeIPs gives node i the address first+i: the loopback network is a /8 on

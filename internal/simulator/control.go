@@ -16,6 +16,7 @@ type nodeStatus struct {
 	HTTPSAddr     string `json:"https"`
 	DirectTLSAddr string `json:"xmpp_direct_tls"`
 	StartTLSAddr  string `json:"xmpp_starttls"`
+	BOSHAddr      string `json:"bosh"` // WebSocket and BOSH over HTTPS
 	XMPPSessions  int    `json:"xmpp_sessions"`
 }
 
@@ -93,7 +94,7 @@ func writeStatus(w http.ResponseWriter, c *Cluster) {
 	out := make([]nodeStatus, len(c.Nodes))
 	for i, n := range c.Nodes {
 		out[i] = nodeStatus{Node: i, Host: n.Host, Scenario: string(n.Scenario()),
-			HTTPSAddr: n.HTTPSAddr(), DirectTLSAddr: n.DirectTLSAddr(), StartTLSAddr: n.StartTLSAddr(),
+			HTTPSAddr: n.HTTPSAddr(), DirectTLSAddr: n.DirectTLSAddr(), StartTLSAddr: n.StartTLSAddr(), BOSHAddr: n.BOSHAddr(),
 			XMPPSessions: n.xmpp.Sessions()}
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -2,11 +2,13 @@ package simulator
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,26 +16,40 @@ import (
 	"github.com/finessectl/finessectl/internal/notifserver"
 )
 
-// Node is one simulated Finesse server: HTTPS SystemInfo and the two
-// Notification Service ports, all on one IP address as on a real node.
+// Node is one simulated Finesse server: HTTPS SystemInfo, the two
+// Notification Service ports and its HTTPS port for WebSocket and BOSH, all
+// on one IP address as on a real node (node 0 also on [::1]).
 type Node struct {
 	Host string // the node's FQDN, also its XMPP domain
 
-	https, direct, starttls *port
-	xmpp                    *notifserver.Server
-	web                     *http.Server
-	now                     func() time.Time
+	https, direct, starttls, bosh *port
+	xmpp                          *notifserver.Server
+	web, boshWeb                  *http.Server
+	tls                           *tls.Config
+	certs                         nodeCerts
+	version                       string
+	now                           func() time.Time
 
 	mu        sync.Mutex
 	behaviour Behaviour
 	pair      []nodeAddr
 }
 
+// Indexes of a node's ports in nodeConfig.ports and portNumbers.
+const (
+	portHTTPS = iota
+	portXMPP
+	portXMPPSecure
+	portBOSH
+	numPorts
+)
+
 type nodeConfig struct {
 	host      string
-	ip        string
-	ports     [3]int // https, xmpp (STARTTLS), xmpp secure (direct TLS); 0 picks a free port
-	tls       *tls.Config
+	ips       []string      // the node's own address first, then any other it also listens on
+	ports     [numPorts]int // 0 picks a free port
+	certs     nodeCerts
+	version   string
 	users     map[string]string
 	latency   time.Duration
 	now       func() time.Time
@@ -42,47 +58,116 @@ type nodeConfig struct {
 }
 
 func startNode(cfg nodeConfig) (*Node, error) {
-	n := &Node{Host: cfg.host, now: cfg.now, behaviour: cfg.behaviour}
-	addr := func(p int) string { return net.JoinHostPort(cfg.ip, strconv.Itoa(p)) }
-	var err error
-	if n.https, err = newPort(addr(cfg.ports[0]), cfg.latency); err != nil {
-		return nil, err
+	n := &Node{Host: cfg.host, now: cfg.now, behaviour: cfg.behaviour, certs: cfg.certs, version: cfg.version}
+	var ports []*port
+	for _, num := range cfg.ports {
+		addrs := make([]string, len(cfg.ips))
+		for i, ip := range cfg.ips {
+			addrs[i] = net.JoinHostPort(ip, strconv.Itoa(num))
+		}
+		p, err := newPort(addrs, cfg.latency)
+		if err != nil {
+			for _, open := range ports {
+				open.close()
+			}
+			return nil, err
+		}
+		ports = append(ports, p)
 	}
-	if n.starttls, err = newPort(addr(cfg.ports[1]), cfg.latency); err != nil {
-		n.https.close()
-		return nil, err
-	}
-	if n.direct, err = newPort(addr(cfg.ports[2]), cfg.latency); err != nil {
-		n.https.close()
-		n.starttls.close()
-		return nil, err
-	}
-	n.xmpp = notifserver.New(notifserver.Config{Domain: cfg.host, TLS: cfg.tls, Users: cfg.users, Logf: cfg.logf})
+	n.https, n.starttls, n.direct, n.bosh = ports[portHTTPS], ports[portXMPP], ports[portXMPPSecure], ports[portBOSH]
+	// Every TLS port asks for the certificate at each handshake, so that a
+	// switch to or from cert-expired takes effect at the next connection.
+	n.tls = &tls.Config{GetCertificate: n.certificate}
+	n.xmpp = notifserver.New(notifserver.Config{Domain: cfg.host, TLS: n.tls, Users: cfg.users, Logf: cfg.logf})
 	// Serve ends with nil when the node closes its queues, the only way its
 	// listener can fail.
 	go func() { _ = n.xmpp.Serve(n.direct.out, true) }()
 	go func() { _ = n.xmpp.Serve(n.starttls.out, false) }()
-
-	n.web = &http.Server{Handler: http.HandlerFunc(n.serveHTTP), ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
-	// Finesse answers each request on its own; keep-alive would let a
-	// client ride out a tomcat-down switch on an old connection.
-	n.web.SetKeepAlivesEnabled(false)
-	go func() { _ = n.web.Serve(tls.NewListener(n.https.out, cfg.tls)) }()
+	ws := n.xmpp.WebSocketHandler()
+	n.web = n.serveHTTPS(n.https, n.webHandler(ws))
+	n.boshWeb = n.serveHTTPS(n.bosh, boshPortHandler(ws, n.xmpp.BOSHHandler()))
 	return n, n.apply(cfg.behaviour, true)
 }
 
-func (n *Node) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != finesse.SystemInfoPath {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `<ApiErrors><ApiError><ErrorType>Not Found</ErrorType><ErrorData></ErrorData><ErrorMessage>`+esc(r.URL.Path)+`</ErrorMessage></ApiError></ApiErrors>`)
-		return
+// serveHTTPS serves h over TLS on p. net/http closes every connection it
+// owns through tls.Conn, which sends close_notify first: a client sees the
+// response end, not a truncation.
+func (n *Node) serveHTTPS(p *port, h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
+	// Finesse answers each request on its own; keep-alive would let a
+	// client ride out a tomcat-down switch on an old connection.
+	srv.SetKeepAlivesEnabled(false)
+	go func() { _ = srv.Serve(tls.NewListener(p.out, n.tls)) }()
+	return srv
+}
+
+func (n *Node) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if n.current().ExpiredCertificate {
+		return n.certs.expired, nil
 	}
+	return n.certs.valid, nil
+}
+
+func (n *Node) current() Behaviour {
 	n.mu.Lock()
-	b := n.behaviour
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	return n.behaviour
+}
+
+// webHandler is the HTTPS port: Finesse's REST API (SystemInfo) and, from
+// 12.6, the web proxy's way to the Notification Service at /ws/.
+func (n *Node) webHandler(ws http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == finesse.SystemInfoPath:
+			n.serveSystemInfo(w)
+		case under(r.URL.Path, finesse.WebSocketPath) && n.version != Version125:
+			if status := n.current().WebProxyStatus; status != 0 {
+				proxyError(w, status)
+				return
+			}
+			ws.ServeHTTP(w, r)
+		default:
+			// A 12.5 node's Tomcat answers /ws/ like any unknown path.
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `<ApiErrors><ApiError><ErrorType>Not Found</ErrorType><ErrorData></ErrorData><ErrorMessage>`+esc(r.URL.Path)+`</ErrorMessage></ApiError></ApiErrors>`)
+		}
+	})
+}
+
+// boshPortHandler is port 7443, served by the Notification Service itself.
+func boshPortHandler(ws, bosh http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case under(r.URL.Path, finesse.WebSocketPath):
+			ws.ServeHTTP(w, r)
+		case under(r.URL.Path, finesse.BOSHPath):
+			bosh.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// under reports whether path is dir ("/ws/") or below it, or dir without its
+// slash, which clients also use ("https://host:7443/http-bind").
+func under(path, dir string) bool {
+	return strings.HasPrefix(path, dir) || path == strings.TrimSuffix(dir, "/")
+}
+
+// proxyError is the web proxy's own error page, in the form nginx (which
+// Cisco's web proxy runs) gives it.
+func proxyError(w http.ResponseWriter, status int) {
+	text := strconv.Itoa(status) + " " + http.StatusText(status)
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, "<html>\r\n<head><title>"+text+"</title></head>\r\n<body>\r\n<center><h1>"+text+"</h1></center>\r\n</body>\r\n</html>\r\n")
+}
+
+func (n *Node) serveSystemInfo(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/xml")
-	if b.HTTPStatus == http.StatusServiceUnavailable {
+	if n.current().HTTPStatus == http.StatusServiceUnavailable {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, outOfServiceXML)
 		return
@@ -98,7 +183,15 @@ func (n *Node) systemInfo() string {
 
 // addr describes this node as SystemInfo names it.
 func (n *Node) addr() nodeAddr {
-	return nodeAddr{host: n.Host, httpsPort: portOf(n.https.addr), xmppPort: portOf(n.starttls.addr), xmppSecurePort: portOf(n.direct.addr)}
+	return nodeAddr{host: n.Host, httpsPort: portOf(n.https.addr()), xmppPort: portOf(n.starttls.addr()), xmppSecurePort: portOf(n.direct.addr())}
+}
+
+func (n *Node) portNumbers() [numPorts]int {
+	var nums [numPorts]int
+	for i, p := range []*port{n.https, n.starttls, n.direct, n.bosh} {
+		nums[i] = portOf(p.addr())
+	}
+	return nums
 }
 
 // Ports are the node's HTTPS, XMPP (STARTTLS) and XMPP secure (direct TLS) ports.
@@ -107,17 +200,24 @@ func (n *Node) Ports() (https, xmpp, xmppSecure int) {
 	return a.httpsPort, a.xmppPort, a.xmppSecurePort
 }
 
-// Scenario returns the node's current scenario.
-func (n *Node) Scenario() Scenario {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.behaviour.Scenario
-}
+// BOSHPort is the node's port for WebSocket and BOSH over HTTPS (Finesse's 7443).
+func (n *Node) BOSHPort() int { return portOf(n.bosh.addr()) }
 
-// HTTPSAddr, DirectTLSAddr and StartTLSAddr are the node's listening addresses.
-func (n *Node) HTTPSAddr() string     { return n.https.addr }
-func (n *Node) DirectTLSAddr() string { return n.direct.addr }
-func (n *Node) StartTLSAddr() string  { return n.starttls.addr }
+// Version is the Finesse version the node models, one of Versions.
+func (n *Node) Version() string { return n.version }
+
+// ListensOnIPv6 reports whether the node also serves its ports on [::1].
+func (n *Node) ListensOnIPv6() bool { return len(n.https.addrs) > 1 }
+
+// Scenario returns the node's current scenario.
+func (n *Node) Scenario() Scenario { return n.current().Scenario }
+
+// HTTPSAddr, DirectTLSAddr, StartTLSAddr and BOSHAddr are the node's
+// listening addresses on its own IP.
+func (n *Node) HTTPSAddr() string     { return n.https.addr() }
+func (n *Node) DirectTLSAddr() string { return n.direct.addr() }
+func (n *Node) StartTLSAddr() string  { return n.starttls.addr() }
+func (n *Node) BOSHAddr() string      { return n.bosh.addr() }
 
 // Sessions is the number of live Notification Service sessions, so that a
 // test sees a client leave.
@@ -135,6 +235,9 @@ func (n *Node) SetScenario(s Scenario) error {
 }
 
 func (n *Node) apply(b Behaviour, initial bool) error {
+	if b.ExpiredCertificate && n.certs.expired == nil {
+		return fmt.Errorf("scenario %s: the node serves a given certificate, and the simulator has no CA to issue an expired one", b.Scenario)
+	}
 	n.mu.Lock()
 	prev := n.behaviour
 	n.behaviour = b
@@ -146,6 +249,9 @@ func (n *Node) apply(b Behaviour, initial bool) error {
 		}
 	}
 	if err := n.https.set(b.HTTPS); err != nil {
+		return err
+	}
+	if err := n.bosh.set(b.BOSH); err != nil {
 		return err
 	}
 	if b.XMPP == closed {
@@ -163,10 +269,11 @@ func (n *Node) apply(b Behaviour, initial bool) error {
 }
 
 func (n *Node) close() {
-	for _, p := range []*port{n.https, n.direct, n.starttls} {
+	for _, p := range []*port{n.https, n.direct, n.starttls, n.bosh} {
 		p.close()
 	}
 	_ = n.web.Close()
+	_ = n.boshWeb.Close()
 	_ = n.xmpp.Close()
 }
 

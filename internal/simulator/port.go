@@ -1,35 +1,49 @@
 package simulator
 
 import (
+	"errors"
 	"net"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// port is one TCP port of a node. Scenarios switch it between answering,
-// refusing (the listener is closed, so the kernel sends RST) and silence
-// (connections are accepted and parked). Servers read answered connections
-// from a listener that outlives every switch, so they never see the churn.
+// port is one TCP port of a node, on one or more addresses (node 0 also has
+// it on [::1]). Scenarios switch it between answering, refusing (the
+// listeners are closed, so the kernel sends RST) and silence (connections are
+// accepted and parked), on every address at once. Servers read answered
+// connections from a listener that outlives every switch, so they never see
+// the churn.
 type port struct {
-	addr    string // host:port, fixed once first bound
+	// addrs are host:port, fixed once first bound; the first is the node's
+	// own address, which names the port everywhere else.
+	addrs   []string
 	latency time.Duration
 	out     *connQueue
 
 	mu    sync.Mutex
-	ln    net.Listener
+	lns   []net.Listener
 	state portState
 	held  []net.Conn
 }
 
-func newPort(addr string, latency time.Duration) (*port, error) {
-	p := &port{addr: addr, latency: latency, out: newConnQueue()}
+// freePortAttempts bounds the retries when a port number the kernel chose as
+// free on the first address is taken on another.
+const freePortAttempts = 5
+
+func newPort(addrs []string, latency time.Duration) (*port, error) {
+	p := &port{addrs: addrs, latency: latency, out: newConnQueue()}
 	if err := p.set(open); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// set moves the port to state; binding again reuses the original address.
+// addr is the node's own address of the port.
+func (p *port) addr() string { return p.addrs[0] }
+
+// set moves the port to state; binding again reuses the original addresses.
 func (p *port) set(state portState) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -39,27 +53,68 @@ func (p *port) set(state portState) error {
 		p.held = nil
 	}
 	if state == closed {
-		if p.ln != nil {
-			p.ln.Close()
-			p.ln = nil
+		for _, ln := range p.lns {
+			ln.Close()
 		}
+		p.lns = nil
 		return nil
 	}
-	if p.ln != nil {
+	if p.lns != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", p.addr)
+	lns, err := p.bind()
 	if err != nil {
 		return err
 	}
-	p.ln = ln
-	// The address is written once, at the first bind, before any reader
-	// exists: later binds reuse it, and readers take it without the lock.
-	if _, port, _ := net.SplitHostPort(p.addr); port == "0" {
-		p.addr = ln.Addr().String()
+	p.lns = lns
+	for _, ln := range lns {
+		go p.accept(ln)
 	}
-	go p.accept(ln)
 	return nil
+}
+
+// bind listens on every address, all or none. At the first bind of a port
+// given as 0 the kernel's choice on the first address is written into every
+// address, before any reader exists: later binds reuse them, and readers take
+// them without the lock.
+func (p *port) bind() ([]net.Listener, error) {
+	_, num, _ := net.SplitHostPort(p.addrs[0])
+	free := num == "0"
+	for attempt := 1; ; attempt++ {
+		lns, err := p.bindOnce(free)
+		if err == nil || !free || !errors.Is(err, syscall.EADDRINUSE) || attempt == freePortAttempts {
+			return lns, err
+		}
+	}
+}
+
+func (p *port) bindOnce(free bool) ([]net.Listener, error) {
+	addrs := p.addrs
+	var lns []net.Listener
+	for i := range addrs {
+		ln, err := net.Listen("tcp", addrs[i])
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+		if i == 0 && free {
+			num := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+			addrs = make([]string, len(p.addrs))
+			for j, other := range p.addrs {
+				host, _, _ := net.SplitHostPort(other)
+				addrs[j] = net.JoinHostPort(host, num)
+			}
+		}
+	}
+	if free {
+		// Only the first bind writes: later ones (a scenario reopening the
+		// port) race with readers, which take the addresses without the lock.
+		p.addrs = addrs
+	}
+	return lns, nil
 }
 
 func (p *port) accept(ln net.Listener) {

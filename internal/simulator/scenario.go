@@ -5,6 +5,7 @@ package simulator
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/finessectl/finessectl/internal/finesse"
@@ -22,6 +23,10 @@ const (
 	NotificationDown Scenario = "notification-down"
 	NetworkLoss      Scenario = "network-loss"
 	AuthReject       Scenario = "auth-reject"
+	// CertExpired fails only the TLS handshake: every TLS port presents a
+	// certificate from the simulator's CA that expired yesterday, the state a
+	// node is in when nobody renewed its Tomcat certificate.
+	CertExpired Scenario = "cert-expired"
 	// FinesseDisconnected is criterion 3 failing alone: the guide says an
 	// UNAVAILABLE 'finesse' presence "may mean that the connection is lost".
 	FinesseDisconnected Scenario = "finesse-disconnected"
@@ -34,18 +39,26 @@ const (
 
 // Behaviour is what a scenario does to each part of the node.
 type Behaviour struct {
-	Scenario         Scenario
-	Description      string
-	HTTPS            portState // the SystemInfo port
-	XMPP             portState // both Notification Service ports
-	Status           string    // SystemInfo status while HTTPS is open
-	HTTPStatus       int       // 503 serves Finesse's SERVER_OUT_OF_SERVICE ApiErrors instead of SystemInfo
-	StatusReason     string
-	FinesseAvailable bool // the 'finesse' user's presence
-	RejectAuth       bool
-	FinesseMMode     string // SystemInfo finesseMMode
-	HeartbeatFailed  bool   // lastCTIHeartbeatStatus failure while IN_SERVICE
-	AuthMode         string // SystemInfo systemAuthMode; NON_SSO when empty
+	Scenario    Scenario
+	Description string
+	HTTPS       portState // the SystemInfo port
+	XMPP        portState // both Notification Service ports
+	// BOSH is port 7443, the Notification Service's own HTTPS port, so it
+	// goes down with the service, not with Tomcat.
+	BOSH portState
+	// WebProxyStatus, when not 0, is what /ws/ on the HTTPS port answers
+	// instead of upgrading: 12.6's web proxy is up while the Notification
+	// Service behind it is not.
+	WebProxyStatus     int
+	ExpiredCertificate bool   // every TLS port presents the expired certificate
+	Status             string // SystemInfo status while HTTPS is open
+	HTTPStatus         int    // 503 serves Finesse's SERVER_OUT_OF_SERVICE ApiErrors instead of SystemInfo
+	StatusReason       string
+	FinesseAvailable   bool // the 'finesse' user's presence
+	RejectAuth         bool
+	FinesseMMode       string // SystemInfo finesseMMode
+	HeartbeatFailed    bool   // lastCTIHeartbeatStatus failure while IN_SERVICE
+	AuthMode           string // SystemInfo systemAuthMode; NON_SSO when empty
 }
 
 type portState int
@@ -64,12 +77,14 @@ var Behaviours = []Behaviour{
 		Status: finesse.StatusOutOfService, HTTPStatus: 503, StatusReason: "CTI connection lost", FinesseAvailable: true},
 	{Scenario: WebappDown, Description: "the Finesse web app is down: SystemInfo reports OUT_OF_SERVICE and the 'finesse' user goes unavailable",
 		Status: finesse.StatusOutOfService, HTTPStatus: 200, StatusReason: "Finesse web application is not running"},
-	{Scenario: TomcatDown, Description: "Cisco Finesse Tomcat is down: the HTTPS port refuses and the 'finesse' user goes unavailable",
+	{Scenario: TomcatDown, Description: "Cisco Finesse Tomcat is down: the HTTPS port refuses (7443 still serves) and the 'finesse' user goes unavailable",
 		HTTPS: closed, Status: finesse.StatusInService, HTTPStatus: 200},
-	{Scenario: NotificationDown, Description: "the Notification Service is down: both XMPP ports refuse and live streams are dropped (SystemInfo has not noticed yet)",
-		XMPP: closed, Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true},
+	{Scenario: NotificationDown, Description: "the Notification Service is down: both XMPP ports and 7443 refuse, /ws/ on the HTTPS port answers 502 Bad Gateway, live streams are dropped (SystemInfo has not noticed yet)",
+		XMPP: closed, BOSH: closed, WebProxyStatus: http.StatusBadGateway, Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true},
 	{Scenario: NetworkLoss, Description: "the network is lost: every port accepts and stays silent",
-		HTTPS: silent, XMPP: silent, Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true},
+		HTTPS: silent, XMPP: silent, BOSH: silent, Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true},
+	{Scenario: CertExpired, Description: "the certificate expired yesterday: every TLS port (HTTPS, 7443, direct TLS, STARTTLS) presents one from the same CA valid from 400 days ago to 1 day ago; all else is healthy",
+		Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true, ExpiredCertificate: true},
 	{Scenario: AuthReject, Description: "the Notification Service rejects every login, on a node with HYBRID (SSO and non-SSO) authentication",
 		Status: finesse.StatusInService, HTTPStatus: 200, FinesseAvailable: true, RejectAuth: true, AuthMode: finesse.AuthModeHybrid},
 	{Scenario: FinesseDisconnected, Description: "Finesse lost its own connection to the Notification Service: SystemInfo still says IN_SERVICE, the 'finesse' user is unavailable",
