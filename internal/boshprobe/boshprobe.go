@@ -85,9 +85,7 @@ func Probe(ctx context.Context, cfg Config) (Result, error) {
 	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	rid := randomRID()
-	var domain strings.Builder
-	_ = xml.EscapeText(&domain, []byte(cfg.Domain))
-	b, err := post(ctx, client, cfg.URL, fmt.Sprintf(`<body content="text/xml; charset=utf-8" hold="1" rid="%d" to="%s" ver="1.6" wait="10" xml:lang="en" xmpp:version="1.0" xmlns="http://jabber.org/protocol/httpbind" xmlns:xmpp="urn:xmpp:xbosh"/>`, rid, domain.String()), &res)
+	b, err := post(ctx, client, cfg.URL, fmt.Sprintf(`<body content="text/xml; charset=utf-8" hold="1" rid="%d" to="%s" ver="1.6" wait="10" xml:lang="en" xmpp:version="1.0" xmlns="http://jabber.org/protocol/httpbind" xmlns:xmpp="urn:xmpp:xbosh"/>`, rid, xmlAttr(cfg.Domain)), &res)
 	if err != nil {
 		res.Duration = time.Since(start)
 		return res, err

@@ -126,6 +126,16 @@ type ServerResult struct {
 	Duration time.Duration
 }
 
+// checkOf is r's record of criterion c; nil for a criterion it does not hold.
+func (r *ServerResult) checkOf(c finesse.Criterion) *CheckResult {
+	for i := range r.Checks {
+		if r.Checks[i].Criterion == c {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
 // Passed reports whether no criterion that ran failed: Available, or
 // reachable in a --connect-only run.
 func (r ServerResult) Passed() bool { return r.Failure == nil }

@@ -82,19 +82,3 @@ func (o Options) boshPort() int {
 	}
 	return finesse.BOSHPort
 }
-
-// routeSkipped is what auto has passed over so far.
-func (r *ServerResult) routeSkipped() []SkippedRoute {
-	if r.XMPPRoute == nil {
-		return nil
-	}
-	return r.XMPPRoute.Skipped
-}
-
-// where names what a session dialed, for people.
-func where(f xmppprobe.Facts) string {
-	if f.URL != "" {
-		return f.URL
-	}
-	return f.Addr
-}

@@ -442,28 +442,24 @@ func establish(ctx context.Context, t Target, o Options, trace io.Writer, p *pro
 func checkBOSH(ctx context.Context, r *ServerResult, o Options) {
 	url := "https://" + net.JoinHostPort(r.Target.Host, strconv.Itoa(o.boshPort())) + finesse.BOSHPath
 	res, err := boshprobe.Probe(ctx, boshprobe.Config{URL: url, Domain: xmppDomain(r.Info(), r.Target),
-		TLS: xmppConfig(r.Target, r.Info(), o, route{}, nil).TLS, Resolver: o.Resolver})
+		TLS: nodeTLS(r.Target, o), Resolver: o.Resolver})
 	r.BOSH = &BOSHResult{Result: res, Err: err}
 	if err != nil && o.RequireBOSH && r.Failure == nil {
 		r.Failure = &Failure{Criterion: finesse.CriterionXMPP, Code: finesse.XMPPConnectionFailed,
 			Err: fmt.Errorf("BOSH probe of %s (--require-bosh): %w", url, err)}
-		for i := range r.Checks {
-			if r.Checks[i].Criterion == finesse.CriterionXMPP {
-				r.Checks[i].Status = Fail
-			}
+		if c := r.checkOf(finesse.CriterionXMPP); c != nil {
+			c.Status = Fail
 		}
 	}
 }
 
 // finish records a criterion's outcome in r.Checks.
 func finish(r *ServerResult, c finesse.Criterion, start time.Time, f *Failure) *Failure {
-	for i := range r.Checks {
-		if r.Checks[i].Criterion == c {
-			r.Checks[i].Duration = time.Since(start)
-			r.Checks[i].Status = Pass
-			if f != nil {
-				r.Checks[i].Status = Fail
-			}
+	if rc := r.checkOf(c); rc != nil {
+		rc.Duration = time.Since(start)
+		rc.Status = Pass
+		if f != nil {
+			rc.Status = Fail
 		}
 	}
 	return f
@@ -500,22 +496,27 @@ func PresenceJID(info *systeminfo.Info, t Target, o Options) string {
 	return finesse.FinesseUser + "@" + xmppDomain(info, t)
 }
 
-func xmppConfig(t Target, info *systeminfo.Info, o Options, rt route, trace io.Writer) xmppprobe.Config {
-	tlsCfg := o.TLS.Clone()
-	// The Notification Service shares Tomcat's certificate, which names this
-	// node, while the XMPP domain is a name the operator may not have
-	// dialed (an address, a load-balancer name): verify what was dialed.
-	tlsCfg.ServerName = t.Host
+// nodeTLS is the trust for the Notification Service's ports. They share
+// Tomcat's certificate, which names this node, while the XMPP domain is a
+// name the operator may not have dialed (an address, a load-balancer name):
+// verify what was dialed.
+func nodeTLS(t Target, o Options) *tls.Config {
+	cfg := o.TLS.Clone()
+	cfg.ServerName = t.Host
 	if o.TLSServerName != "" {
-		tlsCfg.ServerName = o.TLSServerName
+		cfg.ServerName = o.TLSServerName
 	}
+	return cfg
+}
+
+func xmppConfig(t Target, info *systeminfo.Info, o Options, rt route, trace io.Writer) xmppprobe.Config {
 	return xmppprobe.Config{
 		Addr:          net.JoinHostPort(t.Host, strconv.Itoa(rt.port)),
 		Domain:        xmppDomain(info, t),
 		Transport:     rt.transport,
 		Mode:          rt.mode,
 		WebSocketPath: o.WebSocketPath,
-		TLS:           tlsCfg,
+		TLS:           nodeTLS(t, o),
 		Trace:         trace,
 		Resolver:      o.Resolver,
 	}
@@ -528,11 +529,12 @@ func checkXMPP(ctx context.Context, r *ServerResult, o Options, trace io.Writer,
 	start := time.Now()
 	var sess *xmppprobe.Session
 	var err error
+	var skipped []SkippedRoute
 	for i, rt := range routes {
 		sess = xmppprobe.New(xmppConfig(r.Target, r.Info(), o, rt, trace))
 		// A check given up on still reports the address it was dialing.
 		dialing := sess.Facts()
-		r.XMPP, r.XMPPRoute = &dialing, &Route{Why: rt.why, Skipped: r.routeSkipped()}
+		r.XMPP, r.XMPPRoute = &dialing, &Route{Why: rt.why, Skipped: skipped}
 		if i == 0 {
 			p.enter(finesse.CriterionXMPP, *r)
 		}
@@ -540,11 +542,10 @@ func checkXMPP(ctx context.Context, r *ServerResult, o Options, trace io.Writer,
 		// Only a transport that is plainly not there is passed over: one
 		// that timed out or failed in any other way may be the very outage
 		// to report.
-		if err != nil && i < len(routes)-1 && xmppprobe.Absent(err) {
-			r.XMPPRoute.Skipped = append(r.XMPPRoute.Skipped, SkippedRoute{Where: where(sess.Facts()), Err: err})
-			continue
+		if err == nil || i == len(routes)-1 || !xmppprobe.Absent(err) {
+			break
 		}
-		break
+		skipped = append(skipped, SkippedRoute{Where: dialing.Endpoint(), Err: err})
 	}
 	if err == nil && !o.ConnectOnly {
 		err = login(ctx, sess, o)

@@ -233,11 +233,7 @@ func NewCmdCheck(ios *IOStreams, runF func(context.Context, *CheckOptions) error
 	f.StringVar(&opts.ConfigFile, "config", "", "read defaults and clusters from this YAML `FILE` (default $XDG_CONFIG_HOME/finessectl/config.yaml, if it exists)")
 	f.StringArrayVar(&opts.Clusters, "cluster", nil, "check the servers of cluster `NAME` of the config file, with its settings (repeatable)")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls", "none"))
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-transport", fixedCompletion(transportNames()...))
-	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(outputFormats...))
-	_ = cmd.RegisterFlagCompletionFunc("require", fixedCompletion("all", "any"))
-	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
+	completeChoices(cmd)
 	return cmd
 }
 

@@ -3,6 +3,9 @@ package cli
 import (
 	"fmt"
 	"slices"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // choice is a string flag that takes one of a few values. It refuses any
@@ -26,6 +29,17 @@ func (c *choice) Set(s string) error {
 	}
 	*c.value = s
 	return nil
+}
+
+// completeChoices completes every choice flag of cmd with its values,
+// unless cmd completes the flag in a way of its own.
+func completeChoices(cmd *cobra.Command) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		c, ok := f.Value.(*choice)
+		if _, own := cmd.GetFlagCompletionFunc(f.Name); ok && !own {
+			_ = cmd.RegisterFlagCompletionFunc(f.Name, fixedCompletion(c.allowed...))
+		}
+	})
 }
 
 func (c *choice) String() string { return *c.value }

@@ -209,6 +209,8 @@ func TestMainExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"check", "--bogus"}, want: 64, stderrHas: "Run 'finessectl check --help'"},
 		{name: "unknown command", args: []string{"chekc"}, want: 64, stderrHas: "unknown command"},
 		{name: "completion", args: []string{"completion", "bash"}, want: 0, stdoutHas: "__start_finessectl"},
+		{name: "a choice flag completes its values", args: []string{"__complete", "check", "--xmpp-transport", ""}, want: 0, stdoutHas: "auto\ntcp\nwebsocket\n"},
+		{name: "watch completes its own formats", args: []string{"__complete", "watch", "-o", ""}, want: 0, stdoutHas: "text\njson\n:4"},
 		{name: "json usage error is a document", args: []string{"check", "-o", "json"}, want: 64,
 			stdoutHas: `"exit_code": 64`, stderrHas: "at least one SERVER"},
 		{name: "json unknown flag after -o", args: []string{"check", "--output=json", "--bogus", "fin-a"}, want: 64,

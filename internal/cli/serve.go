@@ -105,8 +105,7 @@ func NewCmdServe(ios *IOStreams, runF func(context.Context, *ServeOptions) error
 		_ = f.MarkHidden(name)
 	}
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls", "none"))
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-transport", fixedCompletion(transportNames()...))
+	completeChoices(cmd)
 	return cmd
 }
 

@@ -119,11 +119,9 @@ func NewCmdWatch(ios *IOStreams, runF func(context.Context, *WatchOptions) error
 	for _, name := range watchIgnores {
 		_ = f.MarkHidden(name)
 	}
-	_ = cmd.RegisterFlagCompletionFunc("until", fixedCompletion(string(watch.UntilAvailable), string(watch.UntilFailure)))
+	// watch writes text or JSON Lines only, of the formats -o accepts.
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(outputText, outputJSON))
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-tls", fixedCompletion("direct", "starttls", "none"))
-	_ = cmd.RegisterFlagCompletionFunc("xmpp-transport", fixedCompletion(transportNames()...))
-	_ = cmd.RegisterFlagCompletionFunc("color", fixedCompletion("auto", "always", "never"))
+	completeChoices(cmd)
 	return cmd
 }
 

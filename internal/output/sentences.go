@@ -127,7 +127,7 @@ func xmppMessage(s check.ServerResult, err error) string {
 	x := s.XMPP
 	where := fmt.Sprintf("%s (%s)", cleanShort(x.Addr), x.Mode.Label())
 	if x.Transport == xmppprobe.WebSocket {
-		where = clean(x.URL) + " (WebSocket)"
+		where = clean(x.Endpoint()) + " (WebSocket)"
 	}
 	switch {
 	case err != nil:

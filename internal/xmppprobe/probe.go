@@ -545,6 +545,15 @@ func (s *Session) Close() error {
 	return s.raw.Close()
 }
 
+// Endpoint names what the session dials, for people: the WebSocket URL, or
+// host:port over TCP.
+func (f Facts) Endpoint() string {
+	if f.URL != "" {
+		return f.URL
+	}
+	return f.Addr
+}
+
 // Facts returns what the session has seen so far.
 func (s *Session) Facts() Facts {
 	f := s.facts

@@ -62,7 +62,7 @@ func Absent(err error) bool {
 // TLS error classification apply, which gosrc.io/xmpp's WebSocket transport
 // would bypass.
 func (s *Session) upgrade(ctx context.Context) error {
-	capped := &cappedConn{Conn: s.conn, left: maxUpgradeBytes}
+	capped := &cappedConn{Conn: s.conn, limit: &limitReader{r: s.conn, left: maxUpgradeBytes}}
 	d := websocket.Dialer{
 		NetDialTLSContext: func(context.Context, string, string) (net.Conn, error) { return capped, nil },
 		Subprotocols:      []string{finesse.WebSocketSubprotocol},
@@ -76,7 +76,7 @@ func (s *Session) upgrade(ctx context.Context) error {
 		_ = resp.Body.Close()
 	}
 	switch {
-	case capped.exceeded:
+	case capped.limit.exceeded:
 		return ErrTooMuchData
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
 		s.trace.line("S:", "HTTP "+resp.Status)
@@ -91,34 +91,24 @@ func (s *Session) upgrade(ctx context.Context) error {
 		return fmt.Errorf("server did not accept the %q WebSocket subprotocol (RFC 7395)", finesse.WebSocketSubprotocol)
 	}
 	s.trace.line("S:", "HTTP 101 Switching Protocols (subprotocol xmpp)")
-	capped.left = -1
+	capped.limit = nil
 	c.SetReadLimit(s.cfg.MaxBytes)
 	s.stream = &wsStream{c: c}
 	return nil
 }
 
-// cappedConn fails reads past left bytes until left is set negative; it
-// bounds the upgrade's HTTP answer only.
+// cappedConn reads through limit until limit is set to nil: it bounds the
+// upgrade's HTTP answer only, as the messages after it have their own cap.
 type cappedConn struct {
 	net.Conn
-	left     int64
-	exceeded bool
+	limit *limitReader
 }
 
 func (c *cappedConn) Read(p []byte) (int, error) {
-	if c.left < 0 {
+	if c.limit == nil {
 		return c.Conn.Read(p)
 	}
-	if c.left == 0 {
-		c.exceeded = true
-		return 0, ErrTooMuchData
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.Conn.Read(p)
-	c.left -= int64(n)
-	return n, err
+	return c.limit.Read(p)
 }
 
 // wsStream presents WebSocket messages as the byte stream the probe reads

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/finessectl/finessectl/internal/nettest"
 	"github.com/finessectl/finessectl/internal/probe"
 )
 
@@ -186,15 +186,6 @@ func TestWebSocketUpgradeFailures(t *testing.T) {
 	status := func(code int) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }
 	}
-	refused := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}
 	hugeHeaders := func(w http.ResponseWriter, r *http.Request) {
 		conn, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
@@ -217,7 +208,7 @@ func TestWebSocketUpgradeFailures(t *testing.T) {
 	}{
 		{"no /ws/ (a 12.5 node's 8445)", func() string { return startWS(t, c, []string{"xmpp"}, nil, status(404)) }, PhaseUpgrade, true, "HTTP 404"},
 		{"proxy up, Notification Service down", func() string { return startWS(t, c, []string{"xmpp"}, nil, status(502)) }, PhaseUpgrade, false, "HTTP 502"},
-		{"connection refused", refused, PhaseConnect, true, "refused"},
+		{"connection refused", func() string { return nettest.Refused(t) }, PhaseConnect, true, "refused"},
 		{"silent", func() string { return startWS(t, c, []string{"xmpp"}, nil, silent) }, PhaseUpgrade, false, "deadline"},
 		{"endless headers", func() string { return startWS(t, c, []string{"xmpp"}, nil, hugeHeaders) }, PhaseUpgrade, false, ErrTooMuchData.Error()},
 		{"no xmpp subprotocol", func() string { return startWS(t, c, nil, func(*wsPeer) {}, nil) }, PhaseUpgrade, false, "subprotocol"},
