@@ -159,6 +159,11 @@ func (r *recorder) trace() *httptrace.ClientTrace {
 				}
 			})
 		},
+		// The request phase runs from the request written to the first byte
+		// of the answer. HTTP/2 writes and reads on separate goroutines and
+		// may report the first byte before the write, so the phase starts
+		// at the connection's readiness until the write is reported.
+		GotConn: func(httptrace.GotConnInfo) { r.mark(&r.wrote) },
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				r.mark(&r.wrote)
