@@ -63,6 +63,7 @@ func FuzzAwaitPresence(f *testing.F) {
 		var trace bytes.Buffer
 		s := New(Config{Addr: "pipe", Domain: domain, Trace: &trace, MaxBytes: int64(len(header+bindFeats)) + 8<<10})
 		s.raw, s.conn, s.stream = conn, conn, conn
+		s.attach()
 		_ = client.SetDeadline(time.Now().Add(time.Second))
 		if err := s.openStream(); err != nil {
 			t.Fatalf("opening the stream: %v", err)

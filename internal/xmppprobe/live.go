@@ -75,8 +75,8 @@ const (
 // for weeks. Once Listen has returned, the session can only be closed.
 func (s *Session) Listen(ctx context.Context, cfg ListenConfig, handle func(LiveEvent)) error {
 	switch {
-	case s.raw == nil || s.closed.Load():
-		return errNotConnected
+	case !s.streamOpen():
+		return errNoStream
 	case s.facts.JID == "":
 		return errNotLoggedIn
 	}
@@ -214,7 +214,7 @@ func (s *Session) sendLive(ctx context.Context, timeout time.Duration, data stri
 	if s.closed.Load() {
 		return net.ErrClosed
 	}
-	return s.sendLocked(data, "")
+	return s.sendLocked(data)
 }
 
 // eventMessage is what Listen decodes of a <message>: its pubsub events.

@@ -247,7 +247,7 @@ func TestCloseWhileListening(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if err := s.Listen(context.Background(), ListenConfig{}, func(LiveEvent) {}); !errors.Is(err, errNotConnected) {
+	if err := s.Listen(context.Background(), ListenConfig{}, func(LiveEvent) {}); !errors.Is(err, errNoStream) {
 		t.Errorf("Listen after Close = %v", err)
 	}
 	if !eventually(func() bool { return n.Sessions() == 0 }) {
@@ -495,7 +495,7 @@ func TestListenNeedsALogin(t *testing.T) {
 	s := New(Config{Addr: f.addr, Domain: domain, TLS: c.client})
 	defer s.Close()
 	handle := func(LiveEvent) { t.Error("an event from a session that is not logged in") }
-	if err := s.Listen(ctxTimeout(t, time.Second), ListenConfig{}, handle); !errors.Is(err, errNotConnected) {
+	if err := s.Listen(ctxTimeout(t, time.Second), ListenConfig{}, handle); !errors.Is(err, errNoStream) {
 		t.Errorf("Listen before Connect = %v", err)
 	}
 	if err := s.Connect(ctxTimeout(t, liveWait)); err != nil {

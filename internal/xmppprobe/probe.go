@@ -7,7 +7,7 @@
 // waits again on Close after a failure, logs the SASL payload, and flattens
 // TLS errors into strings. So this package dials, sets deadlines from the
 // context and negotiates itself, and uses gosrc.io/xmpp's stanza package for
-// what it does well: decoding stream features, IQs, presences and errors.
+// what it does well: decoding IQs, presences and errors.
 package xmppprobe
 
 import (
@@ -110,9 +110,13 @@ type Facts struct {
 // Session is one XMPP connection attempt. It is used by one goroutine, but
 // for Close, which may also be called while Listen runs.
 type Session struct {
-	cfg  Config
-	raw  net.Conn // the TCP connection; deadlines are set on it
-	conn net.Conn // raw, or the TLS connection over it
+	cfg Config
+	// dial opens the TCP connection. Tests wrap the connection it returns
+	// to see the conversation from the probe's side.
+	dial   func(ctx context.Context, network, address string) (net.Conn, error)
+	dialed bool     // Dial was called: a session is one attempt
+	raw    net.Conn // the TCP connection; deadlines are set on it
+	conn   net.Conn // raw, or the TLS connection over it
 	// stream carries the XML: conn, or the WebSocket messages over it.
 	stream io.ReadWriter
 	// closed is set before Close cuts the socket, so that a writer that
@@ -123,12 +127,13 @@ type Session struct {
 	dmu sync.Mutex
 	// wmu serializes writes: Listen's pinger, its answers to the server and
 	// Close write from different goroutines.
-	wmu      sync.Mutex
-	limit    *limitReader
-	reader   *bufio.Reader
+	wmu    sync.Mutex
+	limit  *limitReader
+	reader *bufio.Reader
+	// dec parses the current stream; nil until Open sends the first header.
 	dec      *xml.Decoder
 	trace    *tracer
-	features stanza.StreamFeatures
+	features features
 	facts    Facts
 	// The roster result arrives with the first presences and is read by
 	// whichever AwaitPresence call is running; later calls still need it.
@@ -136,8 +141,11 @@ type Session struct {
 	roster         []stanza.RosterItem
 }
 
-// errNotConnected reports a Login or AwaitPresence without a live stream.
+// errNotConnected reports an Open without a connection to open a stream on.
 var errNotConnected = errors.New("xmppprobe: the session is not connected")
+
+// errNoStream reports a Login, AwaitPresence or Listen without an open stream.
+var errNoStream = errors.New("xmppprobe: the session has no open stream")
 
 // errNotLoggedIn reports a Listen before Login succeeded.
 var errNotLoggedIn = errors.New("xmppprobe: the session is not logged in")
@@ -157,6 +165,7 @@ func New(cfg Config) *Session {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
 	s := &Session{cfg: cfg, limit: &limitReader{left: cfg.MaxBytes}}
+	s.dial = (&net.Dialer{Resolver: cfg.Resolver}).DialContext
 	if cfg.Trace != nil {
 		s.trace = &tracer{w: cfg.Trace}
 	}
@@ -167,25 +176,62 @@ func New(cfg Config) *Session {
 	return s
 }
 
-// Connect dials, secures the connection and opens the stream, leaving the
-// session ready to Login. Every step ends by ctx's deadline. On failure the
+// Dial connects, and secures and upgrades the connection where that needs
+// no XMPP: the TCP connection, direct TLS, the WebSocket upgrade. It sends no
+// XMPP, so it is safe to run before it is known whether the server is worth
+// logging into. Errors are the same as Connect's for those phases
+// (PhaseConnect, PhaseTLS, PhaseUpgrade; Absent(err) still true for
+// connection refused and HTTP 404). Every step ends by ctx's deadline, and
+// ctx has no hold on the connection once Dial has returned. On failure the
 // socket is closed, and Facts keeps what was seen up to the failure.
-func (s *Session) Connect(ctx context.Context) error {
-	if s.raw != nil {
-		return errors.New("xmppprobe: Connect called twice on one session")
+func (s *Session) Dial(ctx context.Context) error {
+	if s.dialed {
+		return errors.New("xmppprobe: Dial called twice on one session")
 	}
+	s.dialed = true
 	start := time.Now()
-	d := net.Dialer{Resolver: s.cfg.Resolver}
-	raw, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
+	raw, err := s.dial(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return &PhaseError{Phase: PhaseConnect, Err: err}
 	}
 	s.raw, s.conn, s.stream = raw, raw, raw
 	s.record(PhaseConnect, start)
+	return s.guarded(ctx, s.secure)
+}
 
+// Open opens the XMPP stream to domain (Config.Domain when domain is ""),
+// and negotiates STARTTLS in that mode, leaving the session ready to Login.
+// Facts().Domain reports the domain used. Errors are those of Connect's
+// later phases (PhaseStream, PhaseStartTLS). Every step ends by ctx's
+// deadline. On failure the socket is closed, as Dial's is.
+func (s *Session) Open(ctx context.Context, domain string) error {
+	switch {
+	case s.raw == nil || s.closed.Load():
+		return errNotConnected
+	case s.dec != nil:
+		return errors.New("xmppprobe: Open called twice on one session")
+	}
+	if domain != "" {
+		s.cfg.Domain, s.facts.Domain = domain, domain
+	}
+	return s.guarded(ctx, s.negotiate)
+}
+
+// Connect is Dial then Open(ctx, ""): it dials, secures the connection and
+// opens the stream, leaving the session ready to Login.
+func (s *Session) Connect(ctx context.Context) error {
+	if err := s.Dial(ctx); err != nil {
+		return err
+	}
+	return s.Open(ctx, "")
+}
+
+// guarded runs step under ctx (see watch) and closes the socket when it
+// fails: a connection left halfway through negotiation is of use to nobody.
+func (s *Session) guarded(ctx context.Context, step func(context.Context) error) error {
 	release := s.watch(ctx)
 	defer release()
-	if err := s.negotiate(ctx); err != nil {
+	if err := step(ctx); err != nil {
 		s.closed.Store(true)
 		_ = s.raw.Close()
 		return err
@@ -193,7 +239,8 @@ func (s *Session) Connect(ctx context.Context) error {
 	return nil
 }
 
-func (s *Session) negotiate(ctx context.Context) error {
+// secure is Dial's share of the negotiation, the part without XMPP.
+func (s *Session) secure(ctx context.Context) error {
 	if s.cfg.Mode == DirectTLS {
 		start := time.Now()
 		if err := s.handshake(ctx); err != nil {
@@ -208,9 +255,25 @@ func (s *Session) negotiate(ctx context.Context) error {
 		}
 		s.record(PhaseUpgrade, start)
 	}
+	return nil
+}
 
+// negotiate is Open's share: the stream, then STARTTLS.
+func (s *Session) negotiate(ctx context.Context) error {
+	s.attach()
 	start := time.Now()
-	if err := s.openStream(); err != nil {
+	// <starttls/> goes out with the stream header, as XEP-0305 pipelines
+	// it, saving the round trip spent waiting for features that a server
+	// on a STARTTLS port offers anyway. Nothing else is sent before TLS,
+	// and without the feature the server's <failure/> is never read.
+	elems := []string{s.header()}
+	if s.cfg.Mode == StartTLS {
+		elems = append(elems, startTLSRequest)
+	}
+	if err := s.send(elems...); err != nil {
+		return s.fail(ctx, PhaseStream, err)
+	}
+	if err := s.readFeatures(); err != nil {
 		return s.fail(ctx, PhaseStream, err)
 	}
 	s.record(PhaseStream, start)
@@ -225,12 +288,14 @@ func (s *Session) negotiate(ctx context.Context) error {
 	return nil
 }
 
+// startTLSRequest asks for TLS on a stream in clear text.
+const startTLSRequest = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+
+// startTLS reads the answer to the <starttls/> sent with the stream header,
+// then secures the connection and opens the stream again over TLS.
 func (s *Session) startTLS(ctx context.Context) error {
-	if s.features.StartTLS.XMLName.Local == "" {
+	if s.features.StartTLS == nil {
 		return ErrNoStartTLS
-	}
-	if err := s.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", ""); err != nil {
-		return err
 	}
 	se, err := s.nextStart()
 	if err != nil {
@@ -242,6 +307,7 @@ func (s *Session) startTLS(ctx context.Context) error {
 	if err := s.handshake(ctx); err != nil {
 		return err
 	}
+	s.attach()
 	return s.openStream()
 }
 
@@ -278,24 +344,60 @@ func (s *Session) handshake(ctx context.Context) error {
 	return nil
 }
 
-// openStream sends a stream header and reads the server's header and features.
-func (s *Session) openStream() error {
-	var domain strings.Builder
-	_ = xml.EscapeText(&domain, []byte(s.cfg.Domain))
-	header := "<?xml version='1.0'?><stream:stream to='" + domain.String() +
-		"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
-	if s.cfg.Transport == WebSocket {
-		header = "<open xmlns='" + nsFraming + "' to='" + domain.String() + "' version='1.0'/>"
-	}
-	if err := s.send(header, ""); err != nil {
-		return err
-	}
+// features is what the probe reads of <stream:features>. gosrc.io/xmpp's
+// StreamFeatures cannot see <optional/> in the session feature (its field
+// has no XML tag), and that decides whether a round trip is spent on it.
+type features struct {
+	StartTLS   *struct{} `xml:"urn:ietf:params:xml:ns:xmpp-tls starttls"`
+	Mechanisms []string  `xml:"urn:ietf:params:xml:ns:xmpp-sasl mechanisms>mechanism"`
+	Bind       *struct{} `xml:"urn:ietf:params:xml:ns:xmpp-bind bind"`
+	Session    *struct {
+		Optional *struct{} `xml:"optional"`
+	} `xml:"urn:ietf:params:xml:ns:xmpp-session session"`
+}
+
+// sessionRequired reports an RFC 3921 server (old Openfire among them),
+// which wants the session IQ before it treats the client as available. RFC
+// 6121 servers omit the feature, or keep it for old clients and mark it
+// <optional/> (draft-cridland-xmpp-session-01).
+func (f features) sessionRequired() bool {
+	return f.Session != nil && f.Session.Optional == nil
+}
+
+// attach makes the session read from s.stream. Called again after STARTTLS,
+// it drops whatever was read ahead of the handshake: plaintext must not pass
+// for part of the TLS stream.
+func (s *Session) attach() {
 	s.limit.r = s.stream
 	var r io.Reader = s.limit
 	if s.trace != nil {
 		r = teeReader{r: r, t: s.trace}
 	}
 	s.reader = bufio.NewReader(r)
+}
+
+// openStream sends a stream header and reads the server's header and features.
+func (s *Session) openStream() error {
+	if err := s.send(s.header()); err != nil {
+		return err
+	}
+	return s.readFeatures()
+}
+
+// header starts a stream, or restarts it.
+func (s *Session) header() string {
+	var domain strings.Builder
+	_ = xml.EscapeText(&domain, []byte(s.cfg.Domain))
+	if s.cfg.Transport == WebSocket {
+		return "<open xmlns='" + nsFraming + "' to='" + domain.String() + "' version='1.0'/>"
+	}
+	return "<?xml version='1.0'?><stream:stream to='" + domain.String() +
+		"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+}
+
+// readFeatures reads the server's stream header, with the fresh parser that
+// every stream start needs, and the features that follow it.
+func (s *Session) readFeatures() error {
 	s.dec = xml.NewDecoder(s.reader)
 	if s.cfg.Transport == WebSocket {
 		s.dec = xml.NewTokenDecoder(&framing{d: s.dec})
@@ -303,13 +405,23 @@ func (s *Session) openStream() error {
 	if _, err := stanza.InitStream(s.dec); err != nil {
 		return s.readErr(err)
 	}
-	p, err := s.next()
+	se, err := s.nextStart()
 	if err != nil {
 		return err
 	}
-	f, ok := p.(stanza.StreamFeatures)
-	if !ok {
-		return fmt.Errorf("expected <stream:features>, got <%s>", sanitize(p.Name()))
+	switch {
+	case se.Name == xml.Name{Space: stanza.NSStream, Local: "features"}:
+	case se.Name == xml.Name{Space: stanza.NSStream, Local: "error"}:
+		return s.streamError(se)
+	case se.Name.Space == stanza.NSStream || se.Name.Space == stanza.NSClient:
+		return fmt.Errorf("expected <stream:features>, got <%s>", sanitize(se.Name.Local))
+	default:
+		// Whatever speaks in a namespace of its own, its namespace may say.
+		return fmt.Errorf("expected <stream:features>, got <%s> of unknown namespace %s", sanitize(se.Name.Local), sanitize(se.Name.Space))
+	}
+	var f features
+	if err := s.dec.DecodeElement(&f, &se); err != nil {
+		return s.readErr(err)
 	}
 	s.features = f
 	return nil
@@ -322,9 +434,15 @@ func (s *Session) openStream() error {
 // The auth phase ends at SASL <success/>: until then a silent server may be
 // waiting on its authentication backend, while silence in the restart phase
 // that follows means the Notification Service itself is broken.
+//
+// Requests that need no answer in between share a flight: the stream
+// restart with the bind request, as XEP-0305 suggests (a server reads them
+// in order), and the roster request with the initial presence. Credentials
+// wait for the features that offer PLAIN, and the legacy session IQ is sent
+// only to a server that requires it.
 func (s *Session) Login(ctx context.Context, user, password, resource string) error {
-	if s.raw == nil || s.closed.Load() {
-		return errNotConnected
+	if !s.streamOpen() {
+		return errNoStream
 	}
 	if s.cfg.Mode == NoTLS {
 		return &PhaseError{Phase: PhaseAuth, Err: ErrNoTLS}
@@ -339,21 +457,22 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 	s.record(PhaseAuth, start)
 
 	start = time.Now()
-	if err := s.openStream(); err != nil {
+	err := s.send(s.header(), bindRequest(resource))
+	if err == nil {
+		err = s.readFeatures()
+	}
+	if err != nil {
 		return s.fail(ctx, PhaseRestart, err)
 	}
 	s.record(PhaseRestart, start)
 
 	start = time.Now()
-	jid, err := s.bind(resource)
-	if err != nil {
-		return s.fail(ctx, PhaseBind, err)
-	}
-	// Roster first, then presence, as RFC 6121 recommends; the answers are
-	// read by AwaitPresence.
-	err = s.send("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>", "")
+	jid, err := s.bind()
 	if err == nil {
-		err = s.send("<presence><priority>0</priority></presence>", "")
+		// Roster first, then presence, as RFC 6121 recommends; the answers
+		// are read by AwaitPresence.
+		err = s.send("<iq type='get' id='roster-1'><query xmlns='jabber:iq:roster'/></iq>",
+			"<presence><priority>0</priority></presence>")
 	}
 	if err != nil {
 		return s.fail(ctx, PhaseBind, err)
@@ -364,20 +483,13 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 }
 
 func (s *Session) auth(user, password string) error {
-	offered := false
-	for _, m := range s.features.Mechanisms.Mechanism {
-		if strings.EqualFold(m, "PLAIN") {
-			offered = true
-		}
-	}
+	offered := slices.ContainsFunc(s.features.Mechanisms, func(m string) bool { return strings.EqualFold(m, "PLAIN") })
 	if !offered {
 		return &AuthError{Condition: "no usable mechanism",
-			Text: fmt.Sprintf("the probe uses SASL PLAIN, the server offers %v", s.features.Mechanisms.Mechanism)}
+			Text: fmt.Sprintf("the probe uses SASL PLAIN, the server offers %v", s.features.Mechanisms)}
 	}
 	payload := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
-	err := s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+payload+"</auth>",
-		"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>[redacted]</auth>")
-	if err != nil {
+	if err := s.send(saslAuth + payload + "</auth>"); err != nil {
 		return err
 	}
 	se, err := s.nextStart()
@@ -408,14 +520,23 @@ func (s *Session) auth(user, password string) error {
 	return fmt.Errorf("expected SASL <success/> or <failure/>, got <%s>", sanitize(se.Name.Local))
 }
 
-// bind returns the full JID the server bound.
-func (s *Session) bind(resource string) (string, error) {
+// bindRequest asks to bind resource. It goes out with the stream restart,
+// ahead of the features that offer binding: bind reads them first.
+func bindRequest(resource string) string {
 	var res strings.Builder
 	_ = xml.EscapeText(&res, []byte(resource))
-	err := s.send("<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>"+
-		res.String()+"</resource></bind></iq>", "")
-	if err != nil {
-		return "", err
+	return "<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" +
+		res.String() + "</resource></bind></iq>"
+}
+
+// bind reads the answer to the bind request and returns the full JID the
+// server bound, after establishing the session where the server requires
+// it.
+func (s *Session) bind() (string, error) {
+	// Whatever a server that offers no binding makes of the request, the
+	// probe does not wait for it.
+	if s.features.Bind == nil {
+		return "", errors.New("resource binding refused: the server does not offer it")
 	}
 	iq, err := s.nextIQ("bind-1")
 	if err != nil {
@@ -425,14 +546,10 @@ func (s *Session) bind(resource string) (string, error) {
 	if iq.Type != stanza.IQTypeResult || !ok {
 		return "", fmt.Errorf("resource binding refused: %s", iqErrorText(iq))
 	}
-	// RFC 3921 servers (old Openfire among them) require a session IQ; RFC 6121
-	// ones omit the feature or mark it <optional/>. gosrc.io/xmpp cannot see
-	// <optional/> (its field has no XML tag), so the IQ goes out whenever the
-	// feature is offered: one round trip, accepted by both kinds.
-	if s.features.Session.XMLName.Local == "" {
+	if !s.features.sessionRequired() {
 		return b.Jid, nil
 	}
-	if err := s.send("<iq type='set' id='session-1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>", ""); err != nil {
+	if err := s.send("<iq type='set' id='session-1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>"); err != nil {
 		return "", err
 	}
 	iq, err = s.nextIQ("session-1")
@@ -459,8 +576,8 @@ type Presence struct {
 // events are read past; pings and roster pushes are answered so the server
 // keeps the stream. A stream that ends meanwhile is reported as an error.
 func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, error) {
-	if s.raw == nil || s.closed.Load() {
-		return Presence{}, errNotConnected
+	if !s.streamOpen() {
+		return Presence{}, errNoStream
 	}
 	release := s.watch(ctx)
 	defer release()
@@ -483,7 +600,7 @@ func (s *Session) AwaitPresence(ctx context.Context, jid string) (Presence, erro
 			}
 		case *stanza.IQ:
 			if reply := s.onIQ(v); reply != "" {
-				if err := s.send(reply, ""); err != nil {
+				if err := s.send(reply); err != nil {
 					return Presence{}, &PhaseError{Phase: PhasePresence, Err: err}
 				}
 			}
@@ -515,9 +632,10 @@ func (s *Session) presenceOf(p stanza.Presence, want string) (Presence, bool) {
 // TLS close_notify, whose own five-second write deadline would otherwise
 // wait on a server that stopped reading.
 //
-// Close may be called on a session that never connected, whose Connect
-// failed, or that is already closed; it does nothing then. It may be called
-// while Listen runs, which then returns.
+// Close may be called on a session that never connected, whose Dial or Open
+// failed, or that is already closed; it does nothing then. A session that
+// was dialed but never opened is hung up without a word: it has no stream to
+// end. Close may be called while Listen runs, which then returns.
 func (s *Session) Close() error {
 	s.dmu.Lock()
 	if s.raw == nil || s.closed.Load() {
@@ -534,14 +652,16 @@ func (s *Session) Close() error {
 	defer s.wmu.Unlock()
 	// Again: a ping that got the lock first pushed its own deadline.
 	_ = s.raw.SetDeadline(deadline)
-	if s.facts.JID != "" {
-		_ = s.sendLocked("<presence type='unavailable'/>", "")
+	if s.dec != nil {
+		bye := []string{"</stream:stream>"}
+		if s.cfg.Transport == WebSocket {
+			bye = []string{"<close xmlns='" + nsFraming + "'/>"}
+		}
+		if s.facts.JID != "" {
+			bye = slices.Insert(bye, 0, "<presence type='unavailable'/>")
+		}
+		_ = s.sendLocked(bye...)
 	}
-	bye := "</stream:stream>"
-	if s.cfg.Transport == WebSocket {
-		bye = "<close xmlns='" + nsFraming + "'/>"
-	}
-	_ = s.sendLocked(bye, "")
 	return s.raw.Close()
 }
 
@@ -641,29 +761,48 @@ func (s *Session) streamError(se xml.StartElement) error {
 	return &StreamError{Condition: e.Error.Local, Text: e.Text}
 }
 
-// send writes data; shown replaces it in the trace when it holds a secret.
-func (s *Session) send(data, shown string) error {
+// saslAuth starts the one element that carries a secret, the password in
+// base64: the trace shows it without its content.
+const saslAuth = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+
+// send writes elems as one flight: nothing is read between them, so none
+// waits on an answer to another. Over TCP they go in one write; over
+// WebSocket each is a message of its own (RFC 7395 section 3.3.3), back to
+// back.
+func (s *Session) send(elems ...string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return s.sendLocked(data, shown)
+	return s.sendLocked(elems...)
 }
 
-// sendLocked is send for a caller holding wmu. The trace line is written
+// sendLocked is send for a caller holding wmu. The trace lines are written
 // under it too, so that the trace shows writes in the order they were made.
-// data is one element: over WebSocket, it is one message.
-func (s *Session) sendLocked(data, shown string) error {
-	if s.cfg.Transport == WebSocket {
-		data = qualify(data)
-		if shown != "" {
-			shown = qualify(shown)
+func (s *Session) sendLocked(elems ...string) error {
+	msgs := make([]string, len(elems))
+	for i, e := range elems {
+		if s.cfg.Transport == WebSocket {
+			e = qualify(e)
+		}
+		msgs[i] = e
+		if strings.HasPrefix(e, saslAuth) {
+			e = saslAuth + "[redacted]</auth>"
+		}
+		s.trace.line("C:", e)
+	}
+	if s.cfg.Transport != WebSocket {
+		msgs = []string{strings.Join(msgs, "")}
+	}
+	for _, m := range msgs {
+		if _, err := io.WriteString(s.stream, m); err != nil {
+			return err
 		}
 	}
-	if shown == "" {
-		shown = data
-	}
-	s.trace.line("C:", shown)
-	_, err := io.WriteString(s.stream, data)
-	return err
+	return nil
+}
+
+// streamOpen reports whether the session has a stream to log in on or read.
+func (s *Session) streamOpen() bool {
+	return s.dec != nil && !s.closed.Load()
 }
 
 // readErr names the real cause of a failed read: the byte cap, or the end of

@@ -21,13 +21,14 @@ import (
 )
 
 const (
-	domain     = "finesse.test"
-	header     = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='finesse.test' version='1.0'>"
-	saslFeats  = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
-	bindFeats  = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
-	tlsFeats   = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"
-	bindResult = "<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>probe@finesse.test/r</jid></bind></iq>"
-	rosterBoth = "<iq type='result' id='roster-1'><query xmlns='jabber:iq:roster'><item jid='finesse@finesse.test' subscription='both'/></query></iq>"
+	domain      = "finesse.test"
+	header      = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='finesse.test' version='1.0'>"
+	saslFeats   = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+	bindFeature = "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+	bindFeats   = "<stream:features>" + bindFeature + "</stream:features>"
+	tlsFeats    = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"
+	bindResult  = "<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>probe@finesse.test/r</jid></bind></iq>"
+	rosterBoth  = "<iq type='result' id='roster-1'><query xmlns='jabber:iq:roster'><item jid='finesse@finesse.test' subscription='both'/></query></iq>"
 )
 
 // peer is the server side of one scripted conversation. It reports nothing
@@ -134,6 +135,21 @@ func newCerts(t *testing.T, names ...string) certs {
 // finesseNode plays a well-behaved Notification Service up to the point where
 // the probe waits for presence, then runs after.
 func finesseNode(after func(*peer)) func(*peer) {
+	return restarted(func(p *peer) {
+		p.send(header + bindFeats)
+		if !p.expect("</iq>") {
+			return
+		}
+		p.send(bindResult)
+		if p.expect("<presence>") {
+			after(p)
+		}
+	})
+}
+
+// restarted plays a Notification Service up to the stream restart after
+// SASL, then runs rest, which answers it.
+func restarted(rest func(*peer)) func(*peer) {
 	return func(p *peer) {
 		if !p.expect("<stream:stream") {
 			return
@@ -143,18 +159,9 @@ func finesseNode(after func(*peer)) func(*peer) {
 			return
 		}
 		p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-		if !p.expect("<stream:stream") {
-			return
+		if p.expect("<stream:stream") {
+			rest(p)
 		}
-		p.send(header + bindFeats)
-		if !p.expect("</iq>") {
-			return
-		}
-		p.send(bindResult)
-		if !p.expect("<presence>") {
-			return
-		}
-		after(p)
 	}
 }
 
@@ -444,6 +451,27 @@ func TestStreamErrorDuringNegotiation(t *testing.T) {
 	// The edge decides how to show the server's text; the field keeps it.
 	if !strings.ContainsRune(se.Text, '\u009b') {
 		t.Fatalf("StreamError.Text = %q, want the server's raw text", se.Text)
+	}
+}
+
+// What comes instead of the features is named, and so is its namespace when
+// it is none of XMPP's, sanitized: it may tell what answered.
+func TestNoFeaturesAfterTheHeader(t *testing.T) {
+	c := newCerts(t, "127.0.0.1")
+	tests := map[string]string{
+		"<iq type='get' id='x'/>":           "stream: expected <stream:features>, got <iq>",
+		"<evil xmlns='urn:\u202ex\u009b'/>": `stream: expected <stream:features>, got <evil> of unknown namespace urn:\u202ex\u009b`,
+	}
+	for reply, want := range tests {
+		f := startFake(t, c.server, func(p *peer) {
+			if p.expect("<stream:stream") {
+				p.send(header + reply)
+			}
+		})
+		_, err := connect(t, ctxTimeout(t, 5*time.Second), Config{Addr: f.addr, Domain: domain, TLS: c.client})
+		if err == nil || err.Error() != want {
+			t.Errorf("Connect = %v, want %s", err, want)
+		}
 	}
 }
 

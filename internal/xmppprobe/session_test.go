@@ -175,8 +175,8 @@ func TestSessionLifecycle(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("Close before Connect = %v", err)
 	}
-	if err := s.Login(ctxTimeout(t, time.Second), "probe", "pw", "r"); !errors.Is(err, errNotConnected) {
-		t.Errorf("Login before Connect = %v, want errNotConnected", err)
+	if err := s.Login(ctxTimeout(t, time.Second), "probe", "pw", "r"); !errors.Is(err, errNoStream) {
+		t.Errorf("Login before Connect = %v, want errNoStream", err)
 	}
 	if facts := s.Facts(); facts.Addr != addr || facts.Mode != DirectTLS || facts.Domain != domain || facts.Timings != nil {
 		t.Errorf("facts before Connect = %+v", facts)
@@ -199,8 +199,8 @@ func TestSessionLifecycle(t *testing.T) {
 	if err := s.Connect(ctxTimeout(t, 5*time.Second)); err == nil {
 		t.Error("a second Connect on one session succeeded")
 	}
-	if _, err := s.AwaitPresence(ctxTimeout(t, time.Second), "finesse@finesse.test"); !errors.Is(err, errNotConnected) {
-		t.Errorf("AwaitPresence after a failed Connect = %v, want errNotConnected", err)
+	if _, err := s.AwaitPresence(ctxTimeout(t, time.Second), "finesse@finesse.test"); !errors.Is(err, errNoStream) {
+		t.Errorf("AwaitPresence after a failed Connect = %v, want errNoStream", err)
 	}
 	for i := 0; i < 2; i++ {
 		if err := s.Close(); err != nil {
