@@ -66,8 +66,12 @@ answering /ws/ with 404 as a 12.5 node's Tomcat does.
 Scenarios (--scenario at start, a --timeline, or the control API):
 ` + "%s" + `
 Two nodes (--nodes 2) form a primary/secondary pair that name each other in
-SystemInfo. A CA is made at start and each node issued a certificate for its
-own name and address only (node 0 also for localhost and ::1), plus the
+SystemInfo, as do nodes 2 and 3, and so on. Up to %d nodes run: after
+finesse-z.example.test (node 25) come finesse-aa, finesse-ab ..., and
+addresses ending in .0 or .255 are skipped: from 127.0.0.1, node 254 is
+on 127.0.1.1.
+A CA is made at start and each node issued a certificate for its own name
+and address only (node 0 also for localhost and ::1), plus the
 expired one of cert-expired; --write-ca saves the CA for clients (otherwise
 it is written to a temporary file, removed at exit). The probe user is
 --user, with the password from FINESSE_PASSWORD, or a fixed simulator-only
@@ -105,7 +109,7 @@ func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions)
 	cmd := &cobra.Command{
 		Use:     "simulate [flags]",
 		Short:   "Run simulated Finesse nodes with every failure scenario on demand",
-		Long:    fmt.Sprintf(simulateLong, list.String()),
+		Long:    fmt.Sprintf(simulateLong, list.String(), simulator.MaxNodes),
 		Example: simulateExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -117,16 +121,16 @@ func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions)
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.StringVar(&opts.Listen, "listen", "127.0.0.1", "IPv4 address of the first node; node i listens on the address i above it")
+	f.StringVar(&opts.Listen, "listen", "127.0.0.1", "IPv4 address of the first node; the others take the addresses after it, skipping those ending in .0 and .255")
 	f.IntVar(&opts.HTTPSPort, "https-port", simulator.DefaultHTTPSPort, "HTTPS port of every node (0 picks a free one)")
 	f.IntVar(&opts.XMPPSecurePort, "xmpp-secure-port", simulator.DefaultXMPPSecurePort, "direct TLS XMPP port (0 picks a free one)")
 	f.IntVar(&opts.XMPPPort, "xmpp-port", simulator.DefaultXMPPPort, "STARTTLS XMPP port (0 picks a free one)")
 	f.IntVar(&opts.BOSHPort, "bosh-port", simulator.DefaultBOSHPort, "HTTPS port of WebSocket (/ws/) and BOSH (/http-bind/) (0 picks a free one)")
 	f.StringVar(&opts.Version, "finesse-version", simulator.Version126, "Finesse version to model: 12.6 (WebSocket on the HTTPS port and 7443) or 12.5 (7443 only)")
-	f.IntVar(&opts.Nodes, "nodes", 1, "number of nodes; nodes 0 and 1 form a primary/secondary pair")
+	f.IntVar(&opts.Nodes, "nodes", 1, fmt.Sprintf("number of nodes, 1 to %d; nodes 0 and 1, 2 and 3 ... form primary/secondary pairs", simulator.MaxNodes))
 	f.StringVar(&opts.Scenario, "scenario", string(simulator.Healthy), "scenario at start")
 	f.StringVar(&opts.Timeline, "timeline", "", "scripted scenario changes: [NODE:]SCENARIO@OFFSET,...")
-	f.DurationVar(&opts.Latency, "latency", 0, "delay every write the nodes make, to model a WAN")
+	f.DurationVar(&opts.Latency, "latency", 0, "add `D` to every round trip, half each way, like netem (every port, TLS handshakes included)")
 	f.StringVar(&opts.User, "user", simulator.DefaultProbeUser, "probe user the XMPP service accepts")
 	f.StringVar(&opts.CertFile, "cert", "", "serve this PEM certificate instead of generating one (with --key)")
 	f.StringVar(&opts.KeyFile, "key", "", "PEM private key for --cert")
@@ -194,8 +198,12 @@ func nodeLabel(i int) string {
 func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) {
 	cfg := simulator.Config{IP: o.Listen, HTTPSPort: o.HTTPSPort, XMPPPort: o.XMPPPort, XMPPSecurePort: o.XMPPSecurePort,
 		BOSHPort: o.BOSHPort, Version: o.Version, Nodes: o.Nodes, Scenario: simulator.Scenario(o.Scenario), Latency: o.Latency}
-	if _, err := simulator.Lookup(o.Scenario); err != nil {
+	scenario, err := simulator.Lookup(o.Scenario)
+	if err != nil {
 		return cfg, nil, usageError("--scenario: %v", err)
+	}
+	if o.Latency < 0 {
+		return cfg, nil, usageError("--latency %v: give a round trip of 0 or more, such as 50ms", o.Latency)
 	}
 	if !slices.Contains(simulator.Versions, o.Version) {
 		return cfg, nil, usageError("--finesse-version %q: use %s", o.Version, strings.Join(simulator.Versions, " or "))
@@ -211,7 +219,6 @@ func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) 
 	}
 	var steps []simulator.Step
 	if o.Timeline != "" {
-		var err error
 		if steps, err = simulator.ParseTimeline(o.Timeline); err != nil {
 			return cfg, nil, usageError("--timeline: %v", err)
 		}
@@ -219,8 +226,8 @@ func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) 
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		return cfg, nil, usageError("--cert and --key go together")
 	}
-	if o.CertFile != "" && o.Scenario == string(simulator.CertExpired) {
-		return cfg, nil, usageError("--scenario %s needs the simulator's own CA to issue the expired certificate; leave out --cert and --key", simulator.CertExpired)
+	if o.CertFile != "" && scenario.ServesExpiredCertificate() {
+		return cfg, nil, usageError("--scenario %s needs the simulator's own CA to issue the expired certificate; leave out --cert and --key", scenario.Scenario)
 	}
 	if o.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)

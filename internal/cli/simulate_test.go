@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,7 +46,8 @@ func startSimulator(t *testing.T, nodes int, user, password string) (cl *simulat
 }
 
 // Every scenario of the simulator, checked through the real command path over
-// real sockets, over direct TLS, STARTTLS and WebSocket, gives the
+// real sockets, over direct TLS, STARTTLS and WebSocket (through the web
+// proxy on the HTTPS port, and on the Notification Service's own), gives the
 // contract's exit code.
 func TestEveryScenarioEndToEnd(t *testing.T) {
 	cl, caFile := startSimulator(t, 1, "probe", "pw-e2e")
@@ -54,9 +56,10 @@ func TestEveryScenarioEndToEnd(t *testing.T) {
 	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-e2e"}
 	for _, b := range simulator.Behaviours {
 		for mode, transport := range map[string][]string{
-			"direct":    {"--xmpp-tls", "direct", "--xmpp-port", strconv.Itoa(securePort)},
-			"starttls":  {"--xmpp-tls", "starttls", "--xmpp-port", strconv.Itoa(xmppPort)},
-			"websocket": {"--xmpp-transport", "websocket"},
+			"direct":         {"--xmpp-tls", "direct", "--xmpp-port", strconv.Itoa(securePort)},
+			"starttls":       {"--xmpp-tls", "starttls", "--xmpp-port", strconv.Itoa(xmppPort)},
+			"websocket":      {"--xmpp-transport", "websocket"},
+			"websocket-7443": {"--xmpp-transport", "websocket", "--xmpp-port", strconv.Itoa(node.BOSHPort())},
 		} {
 			t.Run(string(b.Scenario)+"/"+mode, func(t *testing.T) {
 				if err := node.SetScenario(b.Scenario); err != nil {
@@ -66,7 +69,7 @@ func TestEveryScenarioEndToEnd(t *testing.T) {
 				start := time.Now()
 				args := append([]string{"check", "-t", "1s", "--presence-timeout", "1s", "--ca-file", caFile, node.HTTPSAddr()}, transport...)
 				code := Main(context.Background(), args, tio.ios, "")
-				if want := expectedCodes[b.Scenario]; code != int(want) {
+				if want := expectedCode(b.Scenario, mode == "websocket"); code != int(want) {
 					t.Fatalf("exit %d, want %d\n%s%s", code, want, tio.out, tio.errOut)
 				}
 				if elapsed := time.Since(start); elapsed > 2*time.Second {
@@ -85,7 +88,7 @@ func TestDemo(t *testing.T) {
 	}
 	out := tio.out.String()
 	for _, b := range simulator.Behaviours {
-		row := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(string(b.Scenario)) + `\s+` + strconv.Itoa(int(expectedCodes[b.Scenario])) + `\s+\d+\s+\d+\s+\d+  ✔`)
+		row := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(string(b.Scenario)) + `\s+` + strconv.Itoa(int(expectedCodes[b.Scenario])) + `\s+\d+\s+\d+\s+\d+\s+\d+  ✔`)
 		if !row.MatchString(out) {
 			t.Errorf("demo output has no passing row for %s:\n%s", b.Scenario, out)
 		}
@@ -311,7 +314,10 @@ func TestSimulateRejectsBadOptions(t *testing.T) {
 	}{
 		{[]string{"--finesse-version", "12.0"}, "--finesse-version"},
 		{[]string{"--finesse-version", ""}, "--finesse-version"},
+		{[]string{"--latency", "-5ms"}, "--latency"},
+		{[]string{"--nodes", strconv.Itoa(simulator.MaxNodes + 1)}, fmt.Sprintf("use 1 to %d", simulator.MaxNodes)},
 		{[]string{"--scenario", "cert-expired", "--cert", certFile, "--key", keyFile}, "cert-expired"},
+		{[]string{"--scenario", "notification-cert-stale", "--cert", certFile, "--key", keyFile}, "notification-cert-stale"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			tio := newTestIO(nil, "")
@@ -323,13 +329,28 @@ func TestSimulateRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// --latency is the round trip the simulator adds, passed on as given.
+func TestSimulateLatencyFlag(t *testing.T) {
+	var got time.Duration
+	cmd := NewCmdSimulate(newTestIO(nil, "").ios, func(_ context.Context, o *SimulateOptions) error {
+		cfg, _, err := o.resolve()
+		got = cfg.Latency
+		return err
+	})
+	cmd.SetArgs([]string{"--latency", "50ms"})
+	if err := cmd.Execute(); err != nil || got != 50*time.Millisecond {
+		t.Fatalf("--latency 50ms: Config.Latency %v, %v", got, err)
+	}
+}
+
 func TestSimulateHelpListsTransportsAndScenarios(t *testing.T) {
 	tio := newTestIO(nil, "")
 	if code := Main(context.Background(), []string{"simulate", "--help"}, tio.ios, ""); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	help := tio.out.String()
-	for _, want := range []string{"--bosh-port", "7443", "/ws/", "/http-bind/", "--finesse-version", "12.5", "[::1]", string(simulator.CertExpired)} {
+	for _, want := range []string{"--bosh-port", "7443", "/ws/", "/http-bind/", "--finesse-version", "12.5", "[::1]", string(simulator.CertExpired),
+		fmt.Sprintf("1 to %d", simulator.MaxNodes)} {
 		if !strings.Contains(help, want) {
 			t.Errorf("simulate --help does not mention %s", want)
 		}

@@ -60,31 +60,32 @@ type Server struct {
 	// SetFinesseAvailable calls racing must not leave clients with the older state.
 	pushMu sync.Mutex
 
-	mu               sync.Mutex
-	sessions         map[*session]struct{} // every live connection
-	bound            map[string]*session   // full JID -> the session that bound it
-	finesseAvailable bool
-	silent           bool
-	hush             chan struct{} // while silent: closed when the network comes back or the server closes
-	closed           bool
-	wg               sync.WaitGroup // session goroutines
+	mu       sync.Mutex
+	sessions map[*session]struct{} // every live connection
+	bound    map[string]*session   // full JID -> the session that bound it
+	finesse  finesseState
+	silent   bool
+	hush     chan struct{} // while silent: closed when the network comes back or the server closes
+	closed   bool
+	wg       sync.WaitGroup // session goroutines
 
 	bosh *boshSessions
 }
 
-// New returns a server whose 'finesse' user is available, as on a healthy node.
+// New returns a server whose 'finesse' user is available and in every probe
+// user's roster, as on a healthy node.
 func New(cfg Config) *Server {
 	if cfg.FinesseUser == "" {
 		cfg.FinesseUser = "finesse"
 	}
 	return &Server{
-		cfg:              cfg,
-		stepTimeout:      defaultStepTimeout,
-		idleTimeout:      defaultIdleTimeout,
-		sessions:         make(map[*session]struct{}),
-		bound:            make(map[string]*session),
-		finesseAvailable: true,
-		bosh:             newBOSHSessions(),
+		cfg:         cfg,
+		stepTimeout: defaultStepTimeout,
+		idleTimeout: defaultIdleTimeout,
+		sessions:    make(map[*session]struct{}),
+		bound:       make(map[string]*session),
+		finesse:     finesseState{available: true, listed: true},
+		bosh:        newBOSHSessions(),
 	}
 }
 
@@ -143,26 +144,53 @@ func (s *Server) admit(sess *session) bool {
 	return true
 }
 
+// finesseState is what probe users can know of the 'finesse' user.
+type finesseState struct {
+	available bool // its presence
+	listed    bool // it is in every probe user's roster, so its presence is sent
+}
+
 // SetFinesseAvailable sets the 'finesse' user's presence and, when it
-// changes, pushes it to every session that has sent its initial presence. It
-// returns once the pushes are written.
+// changes, pushes it to every session that has sent its initial presence,
+// unless the user is out of the rosters. It returns once the pushes are
+// written.
 func (s *Server) SetFinesseAvailable(available bool) {
+	s.setFinesse(func(f *finesseState) { f.available = available })
+}
+
+// SetFinesseInRoster puts the 'finesse' user in every probe user's roster,
+// with subscription both as Finesse provisions it, or takes it out, as on a
+// deployment whose probe account lacks the contact: then the roster comes
+// without it and its presence is never sent. A change reaches live
+// sessions as from an XMPP server (RFC 6121): a roster push to those that
+// asked for the roster, then, to those that sent initial presence, the
+// user's unavailable presence when it leaves (its presence is no longer
+// theirs to see) or its presence when it comes back. It returns once they
+// are written.
+func (s *Server) SetFinesseInRoster(listed bool) {
+	s.setFinesse(func(f *finesseState) { f.listed = listed })
+}
+
+func (s *Server) setFinesse(change func(*finesseState)) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
 	s.mu.Lock()
-	if s.finesseAvailable == available {
+	was := s.finesse
+	change(&s.finesse)
+	if s.finesse == was {
 		s.mu.Unlock()
 		return
 	}
-	s.finesseAvailable = available
+	updates := make(map[*session][]string)
 	var targets []*session
 	for sess := range s.sessions {
-		if sess.available {
+		if msgs := sess.finesseUpdate(was, s.finesse); len(msgs) > 0 {
+			updates[sess] = msgs
 			targets = append(targets, sess)
 		}
 	}
 	s.mu.Unlock()
-	fanOut(targets, func(sess *session) { _ = sess.write(sess.finessePresence(available)) })
+	fanOut(targets, func(sess *session) { _ = sess.write(updates[sess]...) })
 }
 
 // PublishSystemInfo sends a notification on node /finesse/api/SystemInfo to

@@ -625,3 +625,89 @@ func TestStartTLSAllowsTrailingWhitespace(t *testing.T) {
 		t.Errorf("features after STARTTLS = %s, want PLAIN", features.Inner)
 	}
 }
+
+type rosterItem struct {
+	JID          string `xml:"jid,attr"`
+	Subscription string `xml:"subscription,attr"`
+}
+
+// rosterItems decodes the items of the roster query inside an iq.
+func rosterItems(t *testing.T, iq element) []rosterItem {
+	t.Helper()
+	var q struct {
+		Items []rosterItem `xml:"query>item"`
+	}
+	if err := xml.Unmarshal([]byte("<iq>"+iq.Inner+"</iq>"), &q); err != nil {
+		t.Fatalf("roster %s: %v", iq.Inner, err)
+	}
+	return q.Items
+}
+
+// roster asks for the roster and returns its items.
+func (c *rawClient) roster(id string) []rosterItem {
+	c.t.Helper()
+	c.send("<iq type='get' id='" + id + "'><query xmlns='jabber:iq:roster'/></iq>")
+	el := c.next()
+	if el.XMLName.Local != "iq" || el.attr("id") != id || el.attr("type") != "result" {
+		c.t.Fatalf("got <%s id=%q type=%q>%s, want the roster", el.XMLName.Local, el.attr("id"), el.attr("type"), el.Inner)
+	}
+	return rosterItems(c.t, el)
+}
+
+// expectRosterPush reads a roster push of the 'finesse' user with subscription sub.
+func (c *rawClient) expectRosterPush(sub string) {
+	c.t.Helper()
+	el := c.next()
+	want := []rosterItem{{JID: finesseBare, Subscription: sub}}
+	if el.XMLName.Local != "iq" || el.attr("type") != "set" || el.attr("to") != c.jid || fmt.Sprint(rosterItems(c.t, el)) != fmt.Sprint(want) {
+		c.t.Fatalf("got <%s %v>%s, want a roster push of %v", el.XMLName.Local, el.Attrs, el.Inner, want)
+	}
+}
+
+// expectFinessePresence reads the 'finesse' user's presence.
+func (c *rawClient) expectFinessePresence(available bool) {
+	c.t.Helper()
+	el := c.next()
+	if el.XMLName.Local != "presence" || (el.attr("type") == "") != available || !strings.HasPrefix(el.attr("from"), finesseBare) {
+		c.t.Fatalf("got <%s %v>, want the presence of %s, available %t", el.XMLName.Local, el.Attrs, finesseBare, available)
+	}
+}
+
+// Out of the rosters, the 'finesse' user is missing from the roster result
+// and its presence is never sent, whatever it does; taking it out and
+// putting it back reach live sessions as roster pushes, then its presence
+// (unavailable as it leaves, current as it comes back), and only those that
+// asked for the roster or sent initial presence.
+func TestFinesseInRoster(t *testing.T) {
+	e := newEnv(t, Config{})
+	c := e.bound(t, xmppprobe.DirectTLS, "raw")
+	if r, want := c.roster("roster-1"), []rosterItem{{JID: finesseBare, Subscription: "both"}}; fmt.Sprint(r) != fmt.Sprint(want) {
+		t.Fatalf("roster %v, want %v", r, want)
+	}
+	c.send("<presence/>")
+	c.expectFinessePresence(true)
+	quiet := e.bound(t, xmppprobe.StartTLS, "quiet")
+
+	e.srv.SetFinesseInRoster(false)
+	c.expectRosterPush("remove")
+	c.expectFinessePresence(false)
+	quiet.ping("nothing-yet")
+
+	quiet.send("<presence/>")
+	quiet.ping("no-presence-out-of-roster")
+	if r := quiet.roster("roster-2"); len(r) != 0 {
+		t.Fatalf("roster %v, want it empty", r)
+	}
+	e.srv.SetFinesseAvailable(false)
+	e.srv.SetFinesseAvailable(true)
+	e.srv.SetFinesseInRoster(false)
+	c.ping("no-push-out-of-roster")
+	quiet.ping("no-push-out-of-roster")
+
+	e.srv.SetFinesseAvailable(false)
+	e.srv.SetFinesseInRoster(true)
+	for _, s := range []*rawClient{c, quiet} {
+		s.expectRosterPush("both")
+		s.expectFinessePresence(false)
+	}
+}

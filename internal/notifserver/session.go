@@ -67,8 +67,9 @@ type session struct {
 
 	// Guarded by srv.mu. jid is set once, before the session can be the
 	// target of a push, so pushes read it without the lock.
-	jid       string // full JID, once bound
-	available bool   // initial presence received: 'finesse' presence is pushed
+	jid         string // full JID, once bound
+	available   bool   // initial presence received: 'finesse' presence is pushed
+	rosterAsked bool   // the roster was asked for: roster pushes are sent
 }
 
 func newSession(srv *Server, w *wire, f framing) *session {
@@ -312,9 +313,7 @@ func (c *session) handleIQ(se xml.StartElement) error {
 	case !c.forServer(iq.To):
 		// Other users and pubsub.DOMAIN (explicit subscriptions) are not simulated.
 	case iq.Type == stanza.IQTypeGet && ns == stanza.NSRoster:
-		item := c.srv.cfg.FinesseUser + "@" + c.srv.cfg.Domain
-		return c.write(c.iqResult(&iq, "<query xmlns='jabber:iq:roster'><item jid='"+escape(item)+
-			"' subscription='both' name='"+escape(c.srv.cfg.FinesseUser)+"'/></query>"))
+		return c.answerRoster(&iq)
 	case iq.Type == stanza.IQTypeSet && ns == stanza.NSSession,
 		iq.Type == stanza.IQTypeGet && ns == nsPing:
 		return c.write(c.iqResult(&iq, ""))
@@ -348,10 +347,28 @@ func (c *session) handlePresence(se xml.StartElement) error {
 	return nil
 }
 
+// answerRoster sends the probe user's roster: the 'finesse' user, unless it
+// was taken out. As in becomeAvailable, the write lock is taken before the
+// state is read, so the push of a concurrent change follows this answer.
+func (c *session) answerRoster(iq *stanza.IQ) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.srv.mu.Lock()
+	c.rosterAsked = true
+	listed := c.srv.finesse.listed
+	c.srv.mu.Unlock()
+	item := ""
+	if listed {
+		item = c.finesseItem("both")
+	}
+	return c.writeLocked(c.iqResult(iq, "<query xmlns='jabber:iq:roster'>"+item+"</query>"))
+}
+
 // becomeAvailable answers the initial presence with the 'finesse' user's
-// presence, as the roster subscription makes Openfire do. The write lock is
-// taken before the state is read, so a concurrent SetFinesseAvailable push
-// is written after this one and the client ends up with the newest state.
+// presence, as the roster subscription makes Openfire do; without the
+// subscription nothing comes. The write lock is taken before the state is
+// read, so a concurrent push is written after this one and the client ends
+// up with the newest state.
 func (c *session) becomeAvailable() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -361,9 +378,39 @@ func (c *session) becomeAvailable() error {
 		return nil // a presence update, not the initial presence
 	}
 	c.available = true
-	finesse := c.srv.finesseAvailable
+	finesse := c.srv.finesse
 	c.srv.mu.Unlock()
-	return c.writeLocked(c.finessePresence(finesse))
+	if !finesse.listed {
+		return nil
+	}
+	return c.writeLocked(c.finessePresence(finesse.available))
+}
+
+// finesseUpdate is what the session is sent when the 'finesse' user's state
+// goes from was to now; the caller holds srv.mu.
+func (c *session) finesseUpdate(was, now finesseState) []string {
+	var msgs []string
+	if was.listed != now.listed && c.rosterAsked {
+		subscription := "remove"
+		if now.listed {
+			subscription = "both"
+		}
+		msgs = append(msgs, "<iq"+c.f.stanzaNS()+" type='set' id='"+randomID()+"' to='"+escape(c.jid)+"'>"+
+			"<query xmlns='jabber:iq:roster'>"+c.finesseItem(subscription)+"</query></iq>")
+	}
+	switch {
+	case !c.available:
+	case now.listed && (!was.listed || was.available != now.available):
+		msgs = append(msgs, c.finessePresence(now.available))
+	case was.listed && !now.listed && was.available:
+		msgs = append(msgs, c.finessePresence(false))
+	}
+	return msgs
+}
+
+func (c *session) finesseItem(subscription string) string {
+	return "<item jid='" + escape(c.srv.cfg.FinesseUser+"@"+c.srv.cfg.Domain) + "' subscription='" + subscription +
+		"' name='" + escape(c.srv.cfg.FinesseUser) + "'/>"
 }
 
 func (c *session) finessePresence(available bool) string {
@@ -457,10 +504,10 @@ func (c *session) sendStreamError(condition string) {
 	_ = c.writeLocked(c.f.streamError(condition, c.open)...)
 }
 
-func (c *session) write(s string) error {
+func (c *session) write(msgs ...string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.writeLocked(s)
+	return c.writeLocked(msgs...)
 }
 
 // writeLocked writes each of msgs whole or kills the connection: a stanza

@@ -2,10 +2,14 @@ package simulator
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
@@ -20,8 +24,7 @@ const (
 	DefaultBOSHPort       = finesse.BOSHPort
 	DefaultProbeUser      = "1080001" // an agent ID, as UCCE XMPP users are
 	DefaultProbePassword  = "simulator-only-password"
-	nodeNamePattern       = "finesse-%c.example.test"
-	maxNodes              = 26
+	nodeNamePattern       = "finesse-%s.example.test"
 	// certificateLifetime is the longest a public CA may issue (397 days), so
 	// a simulated node's certificate is far from the expiry warning
 	// thresholds, as a healthy node's is.
@@ -33,6 +36,12 @@ const (
 	// "localhost" to ::1 first reaches it.
 	ipv6Loopback = "::1"
 )
+
+// MaxNodes is the most nodes Start runs. Each takes four listening sockets
+// (node 0 eight, with [::1]) and a few goroutines; 1000 nodes fit in the
+// loopback network with room to spare and in a file descriptor limit of 4096
+// with room for connections.
+const MaxNodes = 1000
 
 // Finesse versions the simulator models. They differ in where desktops
 // reach the Notification Service over HTTP: 12.5 on port 7443 only, 12.6
@@ -59,7 +68,9 @@ type Config struct {
 	Nodes    int
 	Scenario Scenario
 	Users    map[string]string // probe users: ID -> password
-	Latency  time.Duration
+	// Latency is added to every round trip on every port of every node,
+	// half each way, as netem would add it on a WAN link (see netdelay).
+	Latency time.Duration
 	// Certificate to serve on every node; when nil a CA is made and each
 	// node is issued a certificate for its own name and address (node 0 also
 	// for localhost and ::1). The cert-expired scenario needs that CA.
@@ -81,8 +92,8 @@ type Cluster struct {
 
 // Start starts cfg.Nodes nodes.
 func Start(cfg Config) (*Cluster, error) {
-	if cfg.Nodes < 1 || cfg.Nodes > maxNodes {
-		return nil, fmt.Errorf("--nodes %d: use 1 to %d", cfg.Nodes, maxNodes)
+	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
+		return nil, fmt.Errorf("--nodes %d: use 1 to %d", cfg.Nodes, MaxNodes)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -106,7 +117,7 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	hosts := make([]string, cfg.Nodes)
 	for i := range hosts {
-		hosts[i] = fmt.Sprintf(nodeNamePattern, 'a'+i)
+		hosts[i] = nodeName(i)
 	}
 	c := &Cluster{IPv6: hasIPv6Loopback(cfg.Logf)}
 	certs, err := c.certificates(cfg, hosts, ips)
@@ -124,6 +135,9 @@ func Start(cfg Config) (*Cluster, error) {
 			users: cfg.Users, latency: cfg.Latency, now: cfg.Now, behaviour: b, logf: cfg.Logf})
 		if err != nil {
 			c.Close()
+			if errors.Is(err, syscall.EMFILE) {
+				err = fmt.Errorf("%w (each node listens on %d sockets: raise the open file limit, ulimit -n)", err, numPorts)
+			}
 			return nil, fmt.Errorf("node %s on %s: %w", hosts[i], ips[i], err)
 		}
 		c.Nodes = append(c.Nodes, n)
@@ -143,10 +157,13 @@ func Start(cfg Config) (*Cluster, error) {
 }
 
 // nodeCerts are what a node presents: its own certificate, and the expired
-// one of the cert-expired scenario (nil when Config.Certificate was given,
-// as the simulator has no CA to issue it from).
+// one of the cert-expired scenario, issued the first time a scenario needs
+// it, since most runs never do and issuing it at start doubled the start-up
+// time of many nodes; expired is nil when Config.Certificate was given, as
+// the simulator then has no CA to issue it from.
 type nodeCerts struct {
-	valid, expired *tls.Certificate
+	valid   *tls.Certificate
+	expired func() (*tls.Certificate, error)
 }
 
 // certificates issues each node certificates naming only that node, so that
@@ -164,22 +181,25 @@ func (c *Cluster) certificates(cfg Config, hosts, ips []string) ([]nodeCerts, er
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	for i := range hosts {
 		names := []string{hosts[i], ips[i]}
 		if i == 0 {
 			names = append(names, "localhost", ipv6Loopback)
 		}
-		valid, err := ca.Issue(names, now.Add(certificateLifetime))
+		valid, err := ca.Issue(names, time.Now().Add(certificateLifetime))
 		if err != nil {
 			return nil, err
 		}
-		expired, err := ca.IssueValid(names, now.Add(-expiredFor-expiredTerm), now.Add(-expiredFor))
-		if err != nil {
-			return nil, err
-		}
-		v, e := valid.TLSCertificate(), expired.TLSCertificate()
-		certs[i] = nodeCerts{valid: &v, expired: &e}
+		v := valid.TLSCertificate()
+		certs[i] = nodeCerts{valid: &v, expired: sync.OnceValues(func() (*tls.Certificate, error) {
+			now := time.Now()
+			expired, err := ca.IssueValid(names, now.Add(-expiredFor-expiredTerm), now.Add(-expiredFor))
+			if err != nil {
+				return nil, err
+			}
+			e := expired.TLSCertificate()
+			return &e, nil
+		})}
 	}
 	c.CA = ca
 	return certs, nil
@@ -200,25 +220,53 @@ func hasIPv6Loopback(logf func(format string, args ...any)) bool {
 	return true
 }
 
-// nodeIPs gives node i the address first+i: the loopback network is a /8 on
-// Linux, so 127.0.0.1, 127.0.0.2 ... are all this machine.
+// nodeName names nodes 0 to 25 finesse-a.example.test to finesse-z, as
+// they always were, and later ones like spreadsheet columns: finesse-aa,
+// finesse-ab ... finesse-zz, finesse-aaa.
+func nodeName(i int) string {
+	var label []byte
+	for i++; i > 0; i = (i - 1) / 26 {
+		label = append([]byte{byte('a' + (i-1)%26)}, label...)
+	}
+	return fmt.Sprintf(nodeNamePattern, label)
+}
+
+// nodeIPs gives node 0 the address first and each further node the next
+// address that ends in neither .0 nor .255 (127.0.0.254, then 127.0.1.1):
+// those are all this machine, since the loopback network is a /8 on Linux,
+// and skipping them keeps clear of what look like network and broadcast
+// addresses. Every address stays in first's /8.
 func nodeIPs(first string, n int) ([]string, error) {
 	if first == "" {
 		first = "127.0.0.1"
 	}
-	ip := net.ParseIP(first).To4()
-	if ip == nil {
+	addr, err := netip.ParseAddr(first)
+	addr = addr.Unmap()
+	if err != nil || !addr.Is4() {
 		return nil, fmt.Errorf("--listen %q: give an IPv4 address, such as 127.0.0.1", first)
 	}
-	if int(ip[3])+n-1 > 254 {
-		return nil, fmt.Errorf("--listen %s: no room for %d consecutive node addresses", first, n)
+	if !endsWell(addr) {
+		return nil, fmt.Errorf("--listen %s: give an address that ends in 1 to 254, such as 127.0.0.1", first)
 	}
+	network := addr.As4()[0]
 	ips := make([]string, n)
 	for i := range ips {
-		next := net.IPv4(ip[0], ip[1], ip[2], ip[3]+byte(i))
-		ips[i] = next.String()
+		for addr.IsValid() && !endsWell(addr) {
+			addr = addr.Next() // past 255.255.255.255 it is invalid
+		}
+		if !addr.IsValid() || addr.As4()[0] != network {
+			return nil, fmt.Errorf("--listen %s: no room for %d node addresses in %d.0.0.0/8", first, n, network)
+		}
+		ips[i] = addr.String()
+		addr = addr.Next()
 	}
 	return ips, nil
+}
+
+// endsWell reports whether a ends in 1 to 254.
+func endsWell(a netip.Addr) bool {
+	last := a.As4()[3]
+	return last != 0 && last != 255
 }
 
 // SetScenario switches node i, or every node when i is -1.

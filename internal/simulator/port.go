@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/finessectl/finessectl/internal/netdelay"
 )
 
 // port is one TCP port of a node, on one or more addresses (node 0 also has
@@ -18,9 +20,9 @@ import (
 type port struct {
 	// addrs are host:port, fixed once first bound; the first is the node's
 	// own address, which names the port everywhere else.
-	addrs   []string
-	latency time.Duration
-	out     *connQueue
+	addrs  []string
+	oneWay time.Duration // netdelay's delay in each direction
+	out    *connQueue
 
 	mu    sync.Mutex
 	lns   []net.Listener
@@ -32,8 +34,8 @@ type port struct {
 // free on the first address is taken on another.
 const freePortAttempts = 5
 
-func newPort(addrs []string, latency time.Duration) (*port, error) {
-	p := &port{addrs: addrs, latency: latency, out: newConnQueue()}
+func newPort(addrs []string, oneWay time.Duration) (*port, error) {
+	p := &port{addrs: addrs, oneWay: oneWay, out: newConnQueue()}
 	if err := p.set(open); err != nil {
 		return nil, err
 	}
@@ -123,9 +125,8 @@ func (p *port) accept(ln net.Listener) {
 		if err != nil {
 			return
 		}
-		if p.latency > 0 {
-			c = &slowConn{Conn: c, delay: p.latency}
-		}
+		// Under the servers' TLS, so that handshakes cross the delay too.
+		c = netdelay.Conn(c, p.oneWay)
 		p.mu.Lock()
 		if p.state == silent {
 			p.held = append(p.held, c)
@@ -192,14 +193,3 @@ type dummyAddr struct{}
 
 func (dummyAddr) Network() string { return "tcp" }
 func (dummyAddr) String() string  { return "simulator" }
-
-// slowConn delays every write, to model a WAN between checker and node.
-type slowConn struct {
-	net.Conn
-	delay time.Duration
-}
-
-func (c *slowConn) Write(b []byte) (int, error) {
-	time.Sleep(c.delay)
-	return c.Conn.Write(b)
-}

@@ -77,16 +77,3 @@ func TestRunTimelineStopsWithContext(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
-
-func TestNodeIPs(t *testing.T) {
-	ips, err := nodeIPs("127.0.0.1", 3)
-	if err != nil || strings.Join(ips, ",") != "127.0.0.1,127.0.0.2,127.0.0.3" {
-		t.Fatalf("nodeIPs = %v, %v", ips, err)
-	}
-	if _, err := nodeIPs("::1", 1); err == nil {
-		t.Error("IPv6 accepted")
-	}
-	if _, err := nodeIPs("127.0.0.250", 10); err == nil {
-		t.Error("addresses past .254 accepted")
-	}
-}

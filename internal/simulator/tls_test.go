@@ -32,6 +32,23 @@ func peerCertificate(t *testing.T, addr string) *x509.Certificate {
 	return conn.ConnectionState().PeerCertificates[0]
 }
 
+// A node negotiates the classical key exchange even with Go's default client,
+// which offers the post-quantum hybrid first, on Tomcat's port and on the
+// Notification Service's alike.
+func TestNodesNegotiateNoPostQuantumHybrid(t *testing.T) {
+	n := startTest(t, 1).Nodes[0]
+	for _, addr := range []string{n.HTTPSAddr(), n.DirectTLSAddr(), n.BOSHAddr()} {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := conn.ConnectionState().CurveID; got != tls.X25519 {
+			t.Errorf("%s negotiated %v, want X25519", addr, got)
+		}
+		conn.Close()
+	}
+}
+
 // Each node's certificate names that node alone, as each real node's Tomcat
 // certificate does: a checker sent to one node under another's name fails.
 func TestEachNodeHasItsOwnCertificate(t *testing.T) {
