@@ -1,7 +1,12 @@
 package check
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
@@ -81,4 +86,79 @@ func (o Options) boshPort() int {
 		return o.BOSHPort
 	}
 	return finesse.BOSHPort
+}
+
+// dialer dials the Notification Service over the first route that is there,
+// in a goroutine of its own, so that the dial can overlap SystemInfo.
+type dialer struct {
+	start  time.Time
+	cancel context.CancelFunc
+	done   chan struct{} // closed when sess and err are final
+	sess   *xmppprobe.Session
+	err    error
+
+	mu    sync.Mutex
+	facts xmppprobe.Facts // of the route being dialed, for a check given up on
+	route Route
+}
+
+// startDial starts dialing t's Notification Service under ctx.
+func startDial(ctx context.Context, t Target, o Options, trace io.Writer) *dialer {
+	ctx, cancel := context.WithCancel(ctx)
+	d := &dialer{start: time.Now(), cancel: cancel, done: make(chan struct{})}
+	routes := xmppRoutes(t, o)
+	d.set(xmppprobe.New(xmppConfig(t, o, routes[0], trace)), Route{Why: routes[0].why})
+	go d.run(ctx, t, o, routes, trace)
+	return d
+}
+
+func (d *dialer) set(sess *xmppprobe.Session, r Route) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.facts, d.route = sess.Facts(), r
+}
+
+func (d *dialer) run(ctx context.Context, t Target, o Options, routes []route, trace io.Writer) {
+	defer close(d.done)
+	var skipped []SkippedRoute
+	for i, rt := range routes {
+		sess := xmppprobe.New(xmppConfig(t, o, rt, trace))
+		// A copy of skipped: the route reported must not change under a
+		// reader as the loop goes on.
+		d.set(sess, Route{Why: rt.why, Skipped: slices.Clone(skipped)})
+		err := sess.Dial(ctx)
+		// Only a transport that is plainly not there is passed over: one
+		// that timed out or failed in any other way may be the very outage
+		// to report.
+		if err == nil || i == len(routes)-1 || !xmppprobe.Absent(err) {
+			d.sess, d.err = sess, err
+			return
+		}
+		skipped = append(skipped, SkippedRoute{Where: sess.Facts().Endpoint(), Err: err})
+	}
+}
+
+// current is the route being dialed, or dialed.
+func (d *dialer) current() (xmppprobe.Facts, Route) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.facts, d.route
+}
+
+// wait returns the dialed session, open or not, and its route.
+func (d *dialer) wait() (*xmppprobe.Session, Route, error) {
+	<-d.done
+	_, r := d.current()
+	return d.sess, r, d.err
+}
+
+// abandon stops a dial that is no longer wanted and returns its session for
+// the caller to close; a nil dialer (none started) gives an empty session.
+func (d *dialer) abandon() *xmppprobe.Session {
+	if d == nil {
+		return xmppprobe.New(xmppprobe.Config{})
+	}
+	d.cancel()
+	<-d.done
+	return d.sess
 }

@@ -28,14 +28,15 @@ import (
 const (
 	DefaultTimeout         = 10 * time.Second
 	DefaultPresenceTimeout = 3 * time.Second
-	// DefaultConcurrency bounds the checks in flight. Each holds at most two
-	// sockets (SystemInfo's, then the Notification Service's), so 100 stay
-	// far below even a 1024 file-descriptor limit. Starting a check costs
-	// CPU (TLS key shares, about half a millisecond each): 100 at once take
-	// a small share of a deadline on the 2-core machines monitoring often
-	// runs on, where thousands would eat into each other's deadlines. And
-	// few deployments have more than 100 nodes, so most take one wave.
-	DefaultConcurrency = 100
+	// DefaultConcurrency bounds the checks in flight. Each holds two
+	// sockets (SystemInfo's and the Notification Service's, dialed
+	// together), so 256 stay within even a 1024 file-descriptor limit.
+	// Starting a check costs CPU (TLS key shares, about half a millisecond
+	// each): 256 at once take a small share of a deadline on the 2-core
+	// machines monitoring often runs on, where thousands would eat into each
+	// other's deadlines. And few deployments have more than 256 nodes, so
+	// most take one wave.
+	DefaultConcurrency = 256
 	// DefaultCertWarn and DefaultCertCrit are how close to expiry a port's
 	// certificate gets a warning, and a critical one.
 	DefaultCertWarn = 30 * 24 * time.Hour
@@ -73,6 +74,9 @@ type Options struct {
 	User, Password string      // the probe account; ignored with ConnectOnly
 	FinesseJID     string      // default finesse@<xmppDomain>
 	ConnectOnly    bool        // stop after the XMPP stream is negotiated, without logging in
+	// Sequential dials the Notification Service only after SystemInfo
+	// passed, instead of while SystemInfo is fetched.
+	Sequential bool
 	// Trace receives the XMPP conversation of every server, credentials
 	// redacted, each line prefixed with the server's name.
 	Trace    io.Writer
@@ -418,18 +422,28 @@ func establish(ctx context.Context, t Target, o Options, trace io.Writer, p *pro
 	r = ServerResult{Target: t, Checks: initialChecks(), ConnectOnly: o.ConnectOnly}
 	defer func() { r.Duration = time.Since(start) }()
 
-	sess = xmppprobe.New(xmppprobe.Config{})
+	// The Notification Service's connection is dialed while SystemInfo is
+	// in flight: a dial sends no XMPP, so it has no effect on the server
+	// even when SystemInfo then fails, and it saves the round trips of
+	// TCP, TLS and a WebSocket upgrade.
+	var d *dialer
+	if !o.Sequential {
+		d = startDial(ctx, t, o, trace)
+	}
 	if r.Failure = checkSystemInfo(ctx, &r, o.SystemInfoClient(), p); r.Failure != nil {
-		return r, sess
+		return r, d.abandon()
 	}
 	r.Warnings = infoWarnings(r.SystemInfo.Info)
+	if d == nil {
+		d = startDial(ctx, t, o, trace)
+	}
 
 	if o.BOSHProbe {
 		// The BOSH probe runs last, in the time the criteria left, and
 		// counts only when they all passed.
 		defer func() { checkBOSH(ctx, &r, o) }()
 	}
-	sess, r.Failure = checkXMPP(ctx, &r, o, trace, p)
+	sess, r.Failure = checkXMPP(ctx, &r, o, d, p)
 	if r.Failure != nil || o.ConnectOnly {
 		return r, sess
 	}
@@ -509,10 +523,9 @@ func nodeTLS(t Target, o Options) *tls.Config {
 	return cfg
 }
 
-func xmppConfig(t Target, info *systeminfo.Info, o Options, rt route, trace io.Writer) xmppprobe.Config {
+func xmppConfig(t Target, o Options, rt route, trace io.Writer) xmppprobe.Config {
 	return xmppprobe.Config{
 		Addr:          net.JoinHostPort(t.Host, strconv.Itoa(rt.port)),
-		Domain:        xmppDomain(info, t),
 		Transport:     rt.transport,
 		Mode:          rt.mode,
 		WebSocketPath: o.WebSocketPath,
@@ -522,30 +535,18 @@ func xmppConfig(t Target, info *systeminfo.Info, o Options, rt route, trace io.W
 	}
 }
 
-// checkXMPP connects over the first route that is there, logs in unless
+// checkXMPP opens the stream on the connection d dialed, logs in unless
 // ConnectOnly, and returns the session, open or not.
-func checkXMPP(ctx context.Context, r *ServerResult, o Options, trace io.Writer, p *progress) (*xmppprobe.Session, *Failure) {
-	routes := xmppRoutes(r.Target, o)
-	start := time.Now()
-	var sess *xmppprobe.Session
-	var err error
-	var skipped []SkippedRoute
-	for i, rt := range routes {
-		sess = xmppprobe.New(xmppConfig(r.Target, r.Info(), o, rt, trace))
-		// A check given up on still reports the address it was dialing.
-		dialing := sess.Facts()
-		r.XMPP, r.XMPPRoute = &dialing, &Route{Why: rt.why, Skipped: skipped}
-		if i == 0 {
-			p.enter(finesse.CriterionXMPP, *r)
-		}
-		err = sess.Connect(ctx)
-		// Only a transport that is plainly not there is passed over: one
-		// that timed out or failed in any other way may be the very outage
-		// to report.
-		if err == nil || i == len(routes)-1 || !xmppprobe.Absent(err) {
-			break
-		}
-		skipped = append(skipped, SkippedRoute{Where: dialing.Endpoint(), Err: err})
+func checkXMPP(ctx context.Context, r *ServerResult, o Options, d *dialer, p *progress) (*xmppprobe.Session, *Failure) {
+	// A check given up on while the dial goes on still reports the address
+	// it was dialing.
+	dialing, route := d.current()
+	r.XMPP, r.XMPPRoute = &dialing, &route
+	p.enter(finesse.CriterionXMPP, *r)
+	sess, route, err := d.wait()
+	r.XMPPRoute = &route
+	if err == nil {
+		err = sess.Open(ctx, xmppDomain(r.Info(), r.Target))
 	}
 	if err == nil && !o.ConnectOnly {
 		err = login(ctx, sess, o)
@@ -560,7 +561,9 @@ func checkXMPP(ctx context.Context, r *ServerResult, o Options, trace io.Writer,
 			f.Hints = authHints(r.Info(), o.User)
 		}
 	}
-	return sess, finish(r, finesse.CriterionXMPP, start, f)
+	// The criterion's time starts with its dial, so that it covers the
+	// phases it lists, even where they overlapped SystemInfo.
+	return sess, finish(r, finesse.CriterionXMPP, d.start, f)
 }
 
 func login(ctx context.Context, sess *xmppprobe.Session, o Options) error {

@@ -45,7 +45,7 @@ func (p testPKI) clientTLS() *tls.Config { return &tls.Config{RootCAs: p.ca.Pool
 // systemInfoServer serves body at the SystemInfo path over TLS.
 func systemInfoServer(t *testing.T, p testPKI, status int, body string) Target {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return httpsTarget(t, p, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != finesse.SystemInfoPath {
 			http.NotFound(w, r)
 			return
@@ -53,7 +53,13 @@ func systemInfoServer(t *testing.T, p testPKI, status int, body string) Target {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
-	}))
+	})
+}
+
+// httpsTarget serves h over TLS with p's certificate until the test ends.
+func httpsTarget(t *testing.T, p testPKI, h http.HandlerFunc) Target {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.leaf}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -48,6 +48,7 @@ type CheckOptions struct {
 	TLSServerName   string
 	FinesseJID      string
 	ConnectOnly     bool
+	Overlap         bool
 	Output          string
 	Color           string
 	Verbose         bool
@@ -101,7 +102,7 @@ the Finesse developer guide, in order, and stop at the first that fails:
                  UNAVAILABLE or silence fails.
 
 SERVER is a host, host:port (the HTTPS port, default 8445) or
-https://host:port. Up to --concurrency servers (default 100) are checked at
+https://host:port. Up to --concurrency servers (default 256) are checked at
 once, each under one deadline (--timeout) that covers all three criteria and
 starts with its check; more servers wait their turn. finessectl exits within
 the deadline plus a second for each wave: ceil(servers / concurrency) waves.
@@ -122,6 +123,11 @@ Transports (--xmpp-transport; every report says which was used and why):
                   12.5(1) ES4, 5223 answers only allow-listed hosts and 5222
                   is off by default. --xmpp-tls or --xmpp-port without
                   --xmpp-transport mean tcp.
+The Notification Service's connection (TCP, TLS, WebSocket upgrade) is opened
+while SystemInfo is fetched, to save round trips over a WAN; nothing XMPP is
+sent before SystemInfo passed, and a failed SystemInfo closes it unused.
+--overlap=false opens it only after SystemInfo passed.
+
 --bosh-probe also creates and ends a BOSH session at
 https://SERVER:7443/http-bind/ (--bosh-port) without logging in (12.5 desktops can use
 BOSH); it is reported on a line of its own and fails the run (exit 20) only
@@ -256,6 +262,7 @@ func addCheckFlags(f *pflag.FlagSet, opts *CheckOptions) {
 	f.StringVar(&opts.WSPath, "ws-path", finesse.WebSocketPath, "HTTP path of the WebSocket endpoint")
 	f.BoolVar(&opts.BOSHProbe, "bosh-probe", false, "also check BOSH on port 7443 without logging in (for 12.5 desktops); reported on its own line")
 	f.BoolVar(&opts.RequireBOSH, "require-bosh", false, "fail the XMPP criterion (exit 20) when the BOSH probe fails; implies --bosh-probe")
+	f.BoolVar(&opts.Overlap, "overlap", true, "dial the Notification Service while SystemInfo is fetched; --overlap=false dials only after SystemInfo passed")
 	f.StringVar(&opts.FinesseJID, "finesse-jid", "", "JID whose presence is awaited (default finesse@<xmppDomain>)")
 	f.StringVar(&opts.CAFile, "ca-file", "", "trust the certificates in this PEM `FILE` instead of the system roots")
 	f.BoolVarP(&opts.Insecure, "insecure", "k", false, "do not verify TLS certificates (the password is then exposed to a man in the middle)")
@@ -447,6 +454,7 @@ func (o *CheckOptions) resolve() (check.Options, []check.Target, error) {
 		TLSServerName:   o.TLSServerName,
 		FinesseJID:      o.FinesseJID,
 		ConnectOnly:     o.ConnectOnly,
+		Sequential:      !o.Overlap,
 		Require:         require,
 		Peers:           o.Peers,
 		CertWarn:        time.Duration(o.CertWarn),
