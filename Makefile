@@ -10,8 +10,9 @@ LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS       := $(CURDIR)/bin/tools
 FUZZTIME    ?= 20s
+PEER_RUNS   ?= 10
 
-.PHONY: all build demo test unit lint integration bench fuzz clean
+.PHONY: all build demo test unit lint integration bench bench-peers fuzz clean
 
 all: build
 
@@ -44,11 +45,19 @@ integration:
 	sh scripts/install-integration-deps.sh
 	$(GO) test -tags integration -count=1 -timeout 10m ./...
 
-## bench: parse, probe and end-to-end check costs, and a soak of 1,000 watch
-## reconnections (numbers go in the README)
+## bench: parse, probe and end-to-end check costs, the whole process as cron
+## runs it (internal/perf: start-up, a local check, 1 to 200 nodes at 50 ms
+## RTT), and a soak of 1,000 watch reconnections (numbers go in the README)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $$($(GO) list ./... | grep -v '/internal/watch$$')
 	$(GO) test -run '^$$' -bench '^BenchmarkWatchFlaps$$' -benchtime 1000x -count=1 ./internal/watch
+
+## bench-peers: finessectl beside curl, check_xmppng and check_tcp against the
+## same simulated node at 50 ms RTT, PEER_RUNS runs each, medians and ratios
+## (scripts/install-bench-deps.sh installs the tools when missing, as root)
+bench-peers:
+	sh scripts/install-bench-deps.sh
+	$(GO) test -tags benchpeers -run '^TestPeers$$' -count=1 -v ./internal/perf -args -peers.runs=$(PEER_RUNS)
 
 ## fuzz: a short run of each fuzz target, FUZZTIME each (a duration such as 20s,
 ## or a count such as 10000x, which CI uses: see .ci/run)
