@@ -47,10 +47,13 @@ integration:
 
 ## bench: parse, probe and end-to-end check costs, the whole process as cron
 ## runs it (internal/perf: start-up, a local check, 1 to 200 nodes at 50 ms
-## RTT), and a soak of 1,000 watch reconnections (numbers go in the README)
+## RTT), a soak of 1,000 watch reconnections, and the round trips of a check
+## behind a 50 ms delay proxy in front of Prosody (numbers go in the README)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $$($(GO) list ./... | grep -v '/internal/watch$$')
 	$(GO) test -run '^$$' -bench '^BenchmarkWatchFlaps$$' -benchtime 1000x -count=1 ./internal/watch
+	sh scripts/install-integration-deps.sh
+	$(GO) test -tags integration -run '^$$' -bench '^BenchmarkRoundTrips$$' -benchtime 10x -count=1 ./internal/check
 
 ## bench-peers: finessectl beside curl, check_xmppng and check_tcp against the
 ## same simulated node at 50 ms RTT, PEER_RUNS runs each, medians and ratios

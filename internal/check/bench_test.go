@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"testing"
+	"time"
 
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/simulator"
@@ -15,16 +16,22 @@ import (
 // finessectl itself, with network latency taken out.
 func BenchmarkRun(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		nodes int
-		mode  xmppprobe.TLSMode
+		name    string
+		nodes   int
+		mode    xmppprobe.TLSMode
+		latency time.Duration
 	}{
-		{"direct/servers=1", 1, xmppprobe.DirectTLS},
-		{"starttls/servers=1", 1, xmppprobe.StartTLS},
-		{"direct/servers=8", 8, xmppprobe.DirectTLS},
+		{"direct/servers=1", 1, xmppprobe.DirectTLS, 0},
+		{"starttls/servers=1", 1, xmppprobe.StartTLS, 0},
+		{"direct/servers=8", 8, xmppprobe.DirectTLS, 0},
+		// The simulator's latency model, against which the round trips
+		// must be those BenchmarkRoundTrips counts against Prosody behind
+		// a delay proxy.
+		{"direct/servers=1/rtt=50ms", 1, xmppprobe.DirectTLS, 50 * time.Millisecond},
+		{"starttls/servers=1/rtt=50ms", 1, xmppprobe.StartTLS, 50 * time.Millisecond},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			cl, err := simulator.Start(simulator.Config{Nodes: bc.nodes, Users: map[string]string{"probe": "pw"}})
+			cl, err := simulator.Start(simulator.Config{Nodes: bc.nodes, Users: map[string]string{"probe": "pw"}, Latency: bc.latency})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -49,6 +56,9 @@ func BenchmarkRun(b *testing.B) {
 				if r := check.Run(context.Background(), targets, opts); r.ExitCode() != 0 {
 					b.Fatalf("exit %d: %v", r.ExitCode(), r.Servers[0].Failure)
 				}
+			}
+			if bc.latency > 0 {
+				b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(bc.latency), "rtt/op")
 			}
 		})
 	}

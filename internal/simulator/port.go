@@ -120,13 +120,14 @@ func (p *port) bindOnce(free bool) ([]net.Listener, error) {
 }
 
 func (p *port) accept(ln net.Listener) {
+	// Under the servers' TLS, so that handshakes cross the delay too, and
+	// each connection's first bytes wait for the TCP handshake's round trip.
+	ln = netdelay.Listener(ln, p.oneWay)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		// Under the servers' TLS, so that handshakes cross the delay too.
-		c = netdelay.Conn(c, p.oneWay)
 		p.mu.Lock()
 		if p.state == silent {
 			p.held = append(p.held, c)
