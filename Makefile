@@ -35,7 +35,9 @@ lint: $(TOOLS)/staticcheck
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	$(GO) vet -tags 'benchpeers perfprofile' ./internal/perf
 	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/staticcheck -tags benchpeers,perfprofile ./internal/perf
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install $(STATICCHECK)

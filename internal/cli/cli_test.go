@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/spf13/pflag"
+
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/simulator"
@@ -338,6 +340,38 @@ func TestColorDecision(t *testing.T) {
 			t.Errorf("mode %s tty %v env %v: colour %v, want %v", tt.mode, tt.tty, tt.env, got, tt.want)
 		}
 	}
+}
+
+// The dial overlaps SystemInfo unless --overlap=false says otherwise.
+func TestOverlapFlag(t *testing.T) {
+	creds := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw"}
+	for _, tc := range []struct {
+		args       []string
+		sequential bool
+	}{
+		{nil, false},
+		{[]string{"--overlap"}, false},
+		{[]string{"--overlap=false"}, true},
+	} {
+		_, copts, _, _ := resolveArgs(t, creds, "", append(tc.args, "finesse-a.example.test"), "")
+		if copts.Sequential != tc.sequential {
+			t.Errorf("%v: Sequential %v, want %v", tc.args, copts.Sequential, tc.sequential)
+		}
+	}
+}
+
+// Every flag of check has a row in the README's flag table.
+func TestREADMEListsEveryCheckFlag(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	NewCmdCheck(newTestIO(nil, "").ios, nil).Flags().VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(string(readme), "| `--"+f.Name) && !strings.Contains(string(readme), ", --"+f.Name+"`") &&
+			!strings.Contains(string(readme), "/ `-"+f.Shorthand+", --"+f.Name+"`") {
+			t.Errorf("README.md's flag table has no row for --%s", f.Name)
+		}
+	})
 }
 
 // The README's exit-code table is the published contract; it must say what

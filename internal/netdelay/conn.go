@@ -8,9 +8,9 @@
 // Wrap the TCP connection, under any TLS, so that every TLS record, the
 // handshake's included, crosses the delay line. The kernel completes the
 // TCP handshake before Accept returns, so a connection's first bytes leave
-// the client at once instead of a round trip later; Listener and Proxy make
-// up for it by holding the bytes a connection receives until the handshake
-// would have let them arrive (see accepted).
+// the client at once instead of a round trip later; Proxy makes up for it by
+// holding the bytes a connection receives until the handshake would have let
+// them arrive (see accepted), Listener does not.
 package netdelay
 
 import (

@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// Listener wraps every accepted connection with Conn, and holds what it
-// receives until the TCP handshake would have let the client send it (a
-// round trip after connecting). With oneWay <= 0 it returns l unchanged.
+// Listener wraps every accepted connection with Conn. Unlike Proxy it does
+// not charge the TCP handshake: that would move its round trip into the
+// client's first read, and a client that gives each read a short window
+// (check_xmppng waits 0.1 s) fails where over a real link it would not.
+// With oneWay <= 0 it returns l unchanged.
 func Listener(l net.Listener, oneWay time.Duration) net.Listener {
 	if oneWay <= 0 {
 		return l
@@ -27,7 +29,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return accepted(c, l.oneWay), nil
+	return newConn(c, l.oneWay), nil
 }
 
 // dialTimeout bounds the proxy's connection to its upstream, which is on

@@ -120,8 +120,7 @@ func (p *port) bindOnce(free bool) ([]net.Listener, error) {
 }
 
 func (p *port) accept(ln net.Listener) {
-	// Under the servers' TLS, so that handshakes cross the delay too, and
-	// each connection's first bytes wait for the TCP handshake's round trip.
+	// Under the servers' TLS, so that handshakes cross the delay too.
 	ln = netdelay.Listener(ln, p.oneWay)
 	for {
 		c, err := ln.Accept()
