@@ -119,3 +119,24 @@ func TestOverlappedCriterionCoversItsPhases(t *testing.T) {
 		t.Errorf("xmpp took %v but its phases %v", s.Checks[1].Duration, sum)
 	}
 }
+
+// A dial that failed while SystemInfo was still fetched is timed by its own
+// work, not by the wait for SystemInfo, and still reports the domain the
+// stream was for.
+func TestFailedOverlappedDialIsTimedAndNamed(t *testing.T) {
+	p := newTestPKI(t)
+	ns := newNotificationService(t, p) // never dialed: SystemInfo waits it out
+	const wait = 300 * time.Millisecond
+	tg := slowSystemInfo(t, p, ns, wait, http.StatusOK, inService)
+	opts := Options{XMPPTransport: TransportTCP, XMPPPort: closedPort(t), TLS: p.clientTLS(), User: "probe", Password: "pw"}
+	s := Run(context.Background(), []Target{tg}, opts).Servers[0]
+	if s.Failure == nil || s.Failure.Code != finesse.XMPPConnectionFailed {
+		t.Fatalf("want exit 20, got %+v", s.Failure)
+	}
+	if d := s.Checks[1].Duration; d >= wait {
+		t.Errorf("the refused dial is timed %v, the wait for SystemInfo (%v) included", d, wait)
+	}
+	if s.XMPP == nil || s.XMPP.Domain != "finesse.test" {
+		t.Errorf("XMPP facts %+v, want the domain finesse.test", s.XMPP)
+	}
+}

@@ -93,9 +93,11 @@ func (o Options) boshPort() int {
 type dialer struct {
 	start  time.Time
 	cancel context.CancelFunc
-	done   chan struct{} // closed when sess and err are final
+	done   chan struct{} // closed when sess, err and end are final
 	sess   *xmppprobe.Session
 	err    error
+	end    time.Time
+	handed bool // wait gave sess to the caller, who closes it
 
 	mu    sync.Mutex
 	facts xmppprobe.Facts // of the route being dialed, for a check given up on
@@ -107,7 +109,8 @@ func startDial(ctx context.Context, t Target, o Options, trace io.Writer) *diale
 	ctx, cancel := context.WithCancel(ctx)
 	d := &dialer{start: time.Now(), cancel: cancel, done: make(chan struct{})}
 	routes := xmppRoutes(t, o)
-	d.set(xmppprobe.New(xmppConfig(t, o, routes[0], trace)), Route{Why: routes[0].why})
+	d.sess = xmppprobe.New(xmppConfig(t, o, routes[0], trace))
+	d.set(d.sess, Route{Why: routes[0].why})
 	go d.run(ctx, t, o, routes, trace)
 	return d
 }
@@ -119,22 +122,30 @@ func (d *dialer) set(sess *xmppprobe.Session, r Route) {
 }
 
 func (d *dialer) run(ctx context.Context, t Target, o Options, routes []route, trace io.Writer) {
-	defer close(d.done)
+	defer func() {
+		// Outside the check's own guard, a panic here would end the
+		// process: it becomes the dial's error, and the verdict an XMPP
+		// failure that names the bug.
+		if p := recover(); p != nil {
+			d.err = fmt.Errorf("the dial panicked: %v; this is a bug in finessectl", p)
+		}
+		d.end = time.Now()
+		close(d.done)
+	}()
 	var skipped []SkippedRoute
 	for i, rt := range routes {
-		sess := xmppprobe.New(xmppConfig(t, o, rt, trace))
+		d.sess = xmppprobe.New(xmppConfig(t, o, rt, trace))
 		// A copy of skipped: the route reported must not change under a
 		// reader as the loop goes on.
-		d.set(sess, Route{Why: rt.why, Skipped: slices.Clone(skipped)})
-		err := sess.Dial(ctx)
+		d.set(d.sess, Route{Why: rt.why, Skipped: slices.Clone(skipped)})
+		d.err = d.sess.Dial(ctx)
 		// Only a transport that is plainly not there is passed over: one
 		// that timed out or failed in any other way may be the very outage
 		// to report.
-		if err == nil || i == len(routes)-1 || !xmppprobe.Absent(err) {
-			d.sess, d.err = sess, err
+		if d.err == nil || i == len(routes)-1 || !xmppprobe.Absent(d.err) {
 			return
 		}
-		skipped = append(skipped, SkippedRoute{Where: sess.Facts().Endpoint(), Err: err})
+		skipped = append(skipped, SkippedRoute{Where: d.sess.Facts().Endpoint(), Err: d.err})
 	}
 }
 
@@ -145,20 +156,24 @@ func (d *dialer) current() (xmppprobe.Facts, Route) {
 	return d.facts, d.route
 }
 
-// wait returns the dialed session, open or not, and its route.
+// wait hands the dialed session, open or not, and its route to the caller,
+// who closes the session.
 func (d *dialer) wait() (*xmppprobe.Session, Route, error) {
 	<-d.done
+	d.cancel() // the dial is over, and the session no longer needs its context
+	d.handed = true
 	_, r := d.current()
 	return d.sess, r, d.err
 }
 
-// abandon stops a dial that is no longer wanted and returns its session for
-// the caller to close; a nil dialer (none started) gives an empty session.
-func (d *dialer) abandon() *xmppprobe.Session {
-	if d == nil {
-		return xmppprobe.New(xmppprobe.Config{})
+// stop ends a dial whose session was not handed over, and closes it: the
+// check failed before the XMPP criterion, or panicked. It does nothing on a
+// nil dialer (none started) or after wait.
+func (d *dialer) stop() {
+	if d == nil || d.handed {
+		return
 	}
 	d.cancel()
 	<-d.done
-	return d.sess
+	d.sess.Close()
 }

@@ -75,7 +75,9 @@ type Options struct {
 	FinesseJID     string      // default finesse@<xmppDomain>
 	ConnectOnly    bool        // stop after the XMPP stream is negotiated, without logging in
 	// Sequential dials the Notification Service only after SystemInfo
-	// passed, instead of while SystemInfo is fetched.
+	// passed, instead of while SystemInfo is fetched, and sends each XMPP
+	// request only after the answer to the one before (xmppprobe's
+	// Lockstep), for a server that mishandles pipelined input.
 	Sequential bool
 	// Trace receives the XMPP conversation of every server, credentials
 	// redacted, each line prefixed with the server's name.
@@ -430,8 +432,10 @@ func establish(ctx context.Context, t Target, o Options, trace io.Writer, p *pro
 	if !o.Sequential {
 		d = startDial(ctx, t, o, trace)
 	}
+	defer func() { d.stop() }()
+	sess = xmppprobe.New(xmppprobe.Config{})
 	if r.Failure = checkSystemInfo(ctx, &r, o.SystemInfoClient(), p); r.Failure != nil {
-		return r, d.abandon()
+		return r, sess
 	}
 	r.Warnings = infoWarnings(r.SystemInfo.Info)
 	if d == nil {
@@ -532,26 +536,34 @@ func xmppConfig(t Target, o Options, rt route, trace io.Writer) xmppprobe.Config
 		TLS:           nodeTLS(t, o),
 		Trace:         trace,
 		Resolver:      o.Resolver,
+		Lockstep:      o.Sequential,
 	}
 }
 
 // checkXMPP opens the stream on the connection d dialed, logs in unless
 // ConnectOnly, and returns the session, open or not.
 func checkXMPP(ctx context.Context, r *ServerResult, o Options, d *dialer, p *progress) (*xmppprobe.Session, *Failure) {
+	start := time.Now()
+	domain := xmppDomain(r.Info(), r.Target)
 	// A check given up on while the dial goes on still reports the address
 	// it was dialing.
 	dialing, route := d.current()
+	dialing.Domain = domain
 	r.XMPP, r.XMPPRoute = &dialing, &route
 	p.enter(finesse.CriterionXMPP, *r)
-	sess, route, err := d.wait()
-	r.XMPPRoute = &route
+	sess, dialed, err := d.wait()
+	r.XMPPRoute = &dialed
 	if err == nil {
-		err = sess.Open(ctx, xmppDomain(r.Info(), r.Target))
+		err = sess.Open(ctx, domain)
 	}
 	if err == nil && !o.ConnectOnly {
 		err = login(ctx, sess, o)
 	}
 	facts := sess.Facts()
+	if facts.Domain == "" {
+		// The stream was never opened; this is the domain it was for.
+		facts.Domain = domain
+	}
 	r.XMPP = &facts
 	r.Checks[1].Phases = facts.Timings
 	var f *Failure
@@ -561,9 +573,14 @@ func checkXMPP(ctx context.Context, r *ServerResult, o Options, d *dialer, p *pr
 			f.Hints = authHints(r.Info(), o.User)
 		}
 	}
-	// The criterion's time starts with its dial, so that it covers the
-	// phases it lists, even where they overlapped SystemInfo.
-	return sess, finish(r, finesse.CriterionXMPP, d.start, f)
+	// The criterion's time is its own work: from here on, and the part of
+	// the dial that ran while SystemInfo was fetched, not the time the dial
+	// waited on SystemInfo.
+	ahead := d.end.Sub(d.start)
+	if d.end.After(start) {
+		ahead = start.Sub(d.start)
+	}
+	return sess, finish(r, finesse.CriterionXMPP, start.Add(-ahead), f)
 }
 
 func login(ctx context.Context, sess *xmppprobe.Session, o Options) error {

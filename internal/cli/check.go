@@ -126,7 +126,9 @@ Transports (--xmpp-transport; every report says which was used and why):
 The Notification Service's connection (TCP, TLS, WebSocket upgrade) is opened
 while SystemInfo is fetched, to save round trips over a WAN; nothing XMPP is
 sent before SystemInfo passed, and a failed SystemInfo closes it unused.
---overlap=false opens it only after SystemInfo passed.
+<starttls/> goes with the first stream header and the bind request with the
+stream restart (XEP-0305 pipelining). --overlap=false opens the connection
+only after SystemInfo passed and waits for each answer before the next request.
 
 --bosh-probe also creates and ends a BOSH session at
 https://SERVER:7443/http-bind/ (--bosh-port) without logging in (12.5 desktops can use
@@ -262,7 +264,7 @@ func addCheckFlags(f *pflag.FlagSet, opts *CheckOptions) {
 	f.StringVar(&opts.WSPath, "ws-path", finesse.WebSocketPath, "HTTP path of the WebSocket endpoint")
 	f.BoolVar(&opts.BOSHProbe, "bosh-probe", false, "also check BOSH on port 7443 without logging in (for 12.5 desktops); reported on its own line")
 	f.BoolVar(&opts.RequireBOSH, "require-bosh", false, "fail the XMPP criterion (exit 20) when the BOSH probe fails; implies --bosh-probe")
-	f.BoolVar(&opts.Overlap, "overlap", true, "dial the Notification Service while SystemInfo is fetched; --overlap=false dials only after SystemInfo passed")
+	f.BoolVar(&opts.Overlap, "overlap", true, "dial the Notification Service while SystemInfo is fetched, and pipeline XMPP requests; --overlap=false waits for each answer")
 	f.StringVar(&opts.FinesseJID, "finesse-jid", "", "JID whose presence is awaited (default finesse@<xmppDomain>)")
 	f.StringVar(&opts.CAFile, "ca-file", "", "trust the certificates in this PEM `FILE` instead of the system roots")
 	f.BoolVarP(&opts.Insecure, "insecure", "k", false, "do not verify TLS certificates (the password is then exposed to a man in the middle)")

@@ -67,8 +67,9 @@ func NewProxy(upstream string, rtt time.Duration) (*Proxy, error) {
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Close stops listening and cuts every forwarded connection: bytes on their
-// way are lost, as when a link goes down. It returns when every goroutine of
-// the proxy has ended.
+// way are lost, as when a link goes down. It returns when the proxy's own
+// goroutines have ended; a connection that ended before may still be
+// delivering its last bytes, for at most its delay.
 func (p *Proxy) Close() error {
 	err := p.ln.Close()
 	p.mu.Lock()

@@ -91,6 +91,11 @@ type Config struct {
 	MaxBytes int64 // DefaultMaxBytes when zero
 	// Resolver looks up the host of Addr; nil means the system's.
 	Resolver *net.Resolver
+	// Lockstep waits for each answer before the next request: no
+	// <starttls/> with the stream header, no bind request with the stream
+	// restart (XEP-0305), for a server that mishandles pipelined input.
+	// Each costs a round trip.
+	Lockstep bool
 }
 
 // Facts is what the probe saw of the server, whatever the outcome: the
@@ -267,7 +272,7 @@ func (s *Session) negotiate(ctx context.Context) error {
 	// on a STARTTLS port offers anyway. Nothing else is sent before TLS,
 	// and without the feature the server's <failure/> is never read.
 	elems := []string{s.header()}
-	if s.cfg.Mode == StartTLS {
+	if s.cfg.Mode == StartTLS && !s.cfg.Lockstep {
 		elems = append(elems, startTLSRequest)
 	}
 	if err := s.send(elems...); err != nil {
@@ -296,6 +301,11 @@ const startTLSRequest = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 func (s *Session) startTLS(ctx context.Context) error {
 	if s.features.StartTLS == nil {
 		return ErrNoStartTLS
+	}
+	if s.cfg.Lockstep {
+		if err := s.send(startTLSRequest); err != nil {
+			return err
+		}
 	}
 	se, err := s.nextStart()
 	if err != nil {
@@ -457,7 +467,11 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 	s.record(PhaseAuth, start)
 
 	start = time.Now()
-	err := s.send(s.header(), bindRequest(resource))
+	restart := []string{s.header()}
+	if !s.cfg.Lockstep {
+		restart = append(restart, bindRequest(resource))
+	}
+	err := s.send(restart...)
 	if err == nil {
 		err = s.readFeatures()
 	}
@@ -467,7 +481,13 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 	s.record(PhaseRestart, start)
 
 	start = time.Now()
-	jid, err := s.bind()
+	if s.cfg.Lockstep {
+		err = s.send(bindRequest(resource))
+	}
+	var jid string
+	if err == nil {
+		jid, err = s.bind()
+	}
 	if err == nil {
 		// Roster first, then presence, as RFC 6121 recommends; the answers
 		// are read by AwaitPresence.
