@@ -140,3 +140,20 @@ func TestFailedOverlappedDialIsTimedAndNamed(t *testing.T) {
 		t.Errorf("XMPP facts %+v, want the domain finesse.test", s.XMPP)
 	}
 }
+
+// Sequential also stops the probe's pipelining: the escape hatch for a
+// server that mishandles either.
+func TestSequentialIsLockstep(t *testing.T) {
+	tg, err := ParseTarget("finesse-a.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sequential := range []bool{false, true} {
+		o := Options{Sequential: sequential}.withDefaults()
+		for _, rt := range xmppRoutes(tg, o) {
+			if cfg := xmppConfig(tg, o, rt, nil); cfg.Lockstep != sequential {
+				t.Errorf("Sequential %v: route %v gets Lockstep %v", sequential, rt, cfg.Lockstep)
+			}
+		}
+	}
+}
