@@ -112,9 +112,9 @@ Transports (--xmpp-transport; every report says which was used and why):
                   (RFC 7395) at wss://SERVER:<HTTPS port>/ws/ (Finesse 12.6
                   and later, through the web proxy), then wss://SERVER:7443/ws/
                   (12.0 to 12.5; --bosh-port), then direct TLS on 5223
-                  (--xmpp-port). It moves on only
-                  when a transport is plainly absent (connection refused,
-                  HTTP 404), never after a timeout, which may be the outage.
+                  (--xmpp-port). It moves on only when a transport is
+                  plainly absent (connection refused, HTTP 404), never
+                  after a timeout, which may be the outage.
   websocket       WebSocket only, on --xmpp-port (default: the HTTPS port of
                   SERVER) at --ws-path (default /ws/).
   tcp             XMPP over TCP: --xmpp-tls direct (5223), starttls (5222) or
@@ -123,6 +123,7 @@ Transports (--xmpp-transport; every report says which was used and why):
                   12.5(1) ES4, 5223 answers only allow-listed hosts and 5222
                   is off by default. --xmpp-tls or --xmpp-port without
                   --xmpp-transport mean tcp.
+
 The Notification Service's connection (TCP, TLS, WebSocket upgrade) is opened
 while SystemInfo is fetched, to save round trips over a WAN; nothing XMPP is
 sent before SystemInfo passed, and a failed SystemInfo closes it unused.
@@ -131,9 +132,9 @@ stream restart (XEP-0305 pipelining). --overlap=false opens the connection
 only after SystemInfo passed and waits for each answer before the next request.
 
 --bosh-probe also creates and ends a BOSH session at
-https://SERVER:7443/http-bind/ (--bosh-port) without logging in (12.5 desktops can use
-BOSH); it is reported on a line of its own and fails the run (exit 20) only
-with --require-bosh.
+https://SERVER:7443/http-bind/ (--bosh-port) without logging in (12.5 desktops
+can use BOSH); it is reported on a line of its own and fails the run (exit 20)
+only with --require-bosh.
 
 The probe user must be a dedicated account that never signs in to an agent
 desktop: Finesse watches the presence of desktop users and forces a logout
