@@ -54,7 +54,7 @@ integration:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $$($(GO) list ./... | grep -v '/internal/watch$$')
 	$(GO) test -run '^$$' -bench '^BenchmarkWatchFlaps$$' -benchtime 1000x -count=1 ./internal/watch
-	sh scripts/install-integration-deps.sh
+	command -v prosody >/dev/null || sh scripts/install-integration-deps.sh
 	$(GO) test -tags integration -run '^$$' -bench '^BenchmarkRoundTrips$$' -benchtime 10x -count=1 ./internal/check
 
 ## bench-peers: finessectl beside curl, check_xmppng and check_tcp against the

@@ -161,18 +161,12 @@ func dialTLS(ctx context.Context, network, addr string, cfg Config, res *Result)
 	if err != nil {
 		return nil, err
 	}
-	tc := cfg.TLS.Clone()
-	if tc == nil {
-		tc = &tls.Config{}
-	}
-	tc.NextProtos = []string{"http/1.1"}
-	conn := tls.Client(raw, tc)
-	if err := conn.HandshakeContext(ctx); err != nil {
+	conn, cert, _, err := probe.Handshake(ctx, raw, cfg.TLS, "http/1.1")
+	res.Certificate = cert
+	if err != nil {
 		_ = raw.Close()
-		res.Certificate = probe.CertificateFromError(err)
-		return nil, probe.HandshakeError(err)
+		return nil, err
 	}
-	res.Certificate = probe.CertificateOf(conn.ConnectionState().PeerCertificates)
 	return conn, nil
 }
 

@@ -10,14 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/netdelay"
-	"github.com/finessectl/finessectl/internal/pki"
 	"github.com/finessectl/finessectl/internal/prosodytest"
 	"github.com/finessectl/finessectl/internal/xmppprobe"
 )
@@ -40,27 +38,18 @@ type wan struct {
 
 func newWAN(b *testing.B) *wan {
 	b.Helper()
-	dir := b.TempDir()
-	ca, err := pki.NewCA("finessectl wan CA", time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	leaf, err := ca.Issue([]string{"127.0.0.1", "localhost", labDomain}, time.Time{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := leaf.WriteFiles(certFile, keyFile); err != nil {
-		b.Fatal(err)
-	}
 	prosody := prosodytest.Start(b, prosodytest.Config{
-		Domain: labDomain, CertFile: certFile, KeyFile: keyFile,
+		Domain:      labDomain,
 		Users:       map[string]string{"finesse": "finesse-pw", "probe": "probe-pw"},
 		RosterGroup: []string{"finesse", "probe"},
 	})
-	pool := ca.Pool()
+	pool := prosody.CA.Pool()
 	w := &wan{tls: &tls.Config{RootCAs: pool}}
 	finesseOnline(b, prosody.DirectTLSAddr, &tls.Config{RootCAs: pool, ServerName: labDomain})
+	leaf, err := prosody.CA.Issue([]string{"127.0.0.1"}, time.Time{})
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "application/xml")

@@ -109,13 +109,16 @@ func startDial(ctx context.Context, t Target, o Options, trace io.Writer) *diale
 	ctx, cancel := context.WithCancel(ctx)
 	d := &dialer{start: time.Now(), cancel: cancel, done: make(chan struct{})}
 	routes := xmppRoutes(t, o)
-	d.sess = xmppprobe.New(xmppConfig(t, o, routes[0], trace))
-	d.set(d.sess, Route{Why: routes[0].why})
+	// The first route is set before the goroutine starts, so that current
+	// always has one to report.
+	d.begin(xmppprobe.New(xmppConfig(t, o, routes[0], trace)), Route{Why: routes[0].why})
 	go d.run(ctx, t, o, routes, trace)
 	return d
 }
 
-func (d *dialer) set(sess *xmppprobe.Session, r Route) {
+// begin makes sess, over route r, the session being dialed.
+func (d *dialer) begin(sess *xmppprobe.Session, r Route) {
+	d.sess = sess
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.facts, d.route = sess.Facts(), r
@@ -134,10 +137,11 @@ func (d *dialer) run(ctx context.Context, t Target, o Options, routes []route, t
 	}()
 	var skipped []SkippedRoute
 	for i, rt := range routes {
-		d.sess = xmppprobe.New(xmppConfig(t, o, rt, trace))
-		// A copy of skipped: the route reported must not change under a
-		// reader as the loop goes on.
-		d.set(d.sess, Route{Why: rt.why, Skipped: slices.Clone(skipped)})
+		if i > 0 {
+			// A copy of skipped: the route reported must not change under
+			// a reader as the loop goes on.
+			d.begin(xmppprobe.New(xmppConfig(t, o, rt, trace)), Route{Why: rt.why, Skipped: slices.Clone(skipped)})
+		}
 		d.err = d.sess.Dial(ctx)
 		// Only a transport that is plainly not there is passed over: one
 		// that timed out or failed in any other way may be the very outage

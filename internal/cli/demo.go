@@ -136,16 +136,11 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 		if err := node.SetScenario(b.Scenario); err != nil {
 			return &exitError{Code: finesse.Internal, Err: err}
 		}
-		codes := make([]finesse.Code, len(ways))
-		var first check.Result
+		results := make([]check.Result, len(ways))
 		ok := true
 		for i, o := range ways {
-			r := checkOnce(o)
-			if i == 0 {
-				first = r
-			}
-			codes[i] = r.ExitCode()
-			ok = ok && codes[i] == expectedCode(b.Scenario, i == webProxyWay)
+			results[i] = checkOnce(o)
+			ok = ok && results[i].ExitCode() == expectedCode(b.Scenario, i == webProxyWay)
 		}
 		mark := "✔"
 		if !ok {
@@ -156,7 +151,7 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 			notes = append(notes, fmt.Sprintf("%s gives %d on ws:https: %s.", b.Scenario, e.code, e.why))
 		}
 		fmt.Fprintf(w, "  %-23s %6d %7d %9d %9d %8d  %s %s\n", b.Scenario, expectedCodes[b.Scenario],
-			codes[0], codes[1], codes[2], codes[3], mark, verdict(first))
+			results[0].ExitCode(), results[1].ExitCode(), results[2].ExitCode(), results[3].ExitCode(), mark, verdict(results[0]))
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,7 +125,8 @@ func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions)
 	f.IntVar(&opts.XMPPSecurePort, "xmpp-secure-port", simulator.DefaultXMPPSecurePort, "direct TLS XMPP port (0 picks a free one)")
 	f.IntVar(&opts.XMPPPort, "xmpp-port", simulator.DefaultXMPPPort, "STARTTLS XMPP port (0 picks a free one)")
 	f.IntVar(&opts.BOSHPort, "bosh-port", simulator.DefaultBOSHPort, "HTTPS port of WebSocket (/ws/) and BOSH (/http-bind/) (0 picks a free one)")
-	f.StringVar(&opts.Version, "finesse-version", simulator.Version126, "Finesse version to model: 12.6 (WebSocket on the HTTPS port and 7443) or 12.5 (7443 only)")
+	f.Var(newChoice(&opts.Version, simulator.Version126, strings.Join(simulator.Versions, " or "), simulator.Versions...),
+		"finesse-version", "Finesse version to model: 12.6 (WebSocket on the HTTPS port and 7443) or 12.5 (7443 only)")
 	f.IntVar(&opts.Nodes, "nodes", 1, fmt.Sprintf("number of nodes, 1 to %d; nodes 0 and 1, 2 and 3 ... form primary/secondary pairs", simulator.MaxNodes))
 	f.StringVar(&opts.Scenario, "scenario", string(simulator.Healthy), "scenario at start")
 	f.StringVar(&opts.Timeline, "timeline", "", "scripted scenario changes: [NODE:]SCENARIO@OFFSET,...")
@@ -138,7 +138,7 @@ func NewCmdSimulate(ios *IOStreams, runF func(context.Context, *SimulateOptions)
 	f.StringVar(&opts.Control, "control", "127.0.0.1:0", "address of the control API (loopback)")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log XMPP connections, logins and bindings to stderr")
 	_ = cmd.RegisterFlagCompletionFunc("scenario", fixedCompletion(simulator.Names()...))
-	_ = cmd.RegisterFlagCompletionFunc("finesse-version", fixedCompletion(simulator.Versions...))
+	completeChoices(cmd)
 	return cmd
 }
 
@@ -204,9 +204,6 @@ func (o *SimulateOptions) resolve() (simulator.Config, []simulator.Step, error) 
 	}
 	if o.Latency < 0 {
 		return cfg, nil, usageError("--latency %v: give a round trip of 0 or more, such as 50ms", o.Latency)
-	}
-	if !slices.Contains(simulator.Versions, o.Version) {
-		return cfg, nil, usageError("--finesse-version %q: use %s", o.Version, strings.Join(simulator.Versions, " or "))
 	}
 	ip := net.ParseIP(o.Listen)
 	if ip == nil || !ip.IsLoopback() {

@@ -64,10 +64,11 @@ type Server struct {
 	sessions map[*session]struct{} // every live connection
 	bound    map[string]*session   // full JID -> the session that bound it
 	finesse  finesseState
-	silent   bool
-	hush     chan struct{} // while silent: closed when the network comes back or the server closes
-	closed   bool
-	wg       sync.WaitGroup // session goroutines
+	// hush is set while the network is silent (SetSilent), and closed when
+	// it comes back or the server closes.
+	hush   chan struct{}
+	closed bool
+	wg     sync.WaitGroup // session goroutines
 
 	bosh *boshSessions
 }
@@ -133,10 +134,11 @@ func (s *Server) start(c net.Conn, directTLS bool) {
 func (s *Server) admit(sess *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || (sess.wire.silent.Load() && !s.silent) {
+	silent := s.hush != nil
+	if s.closed || (sess.wire.silent.Load() && !silent) {
 		return false
 	}
-	if s.silent {
+	if silent {
 		sess.wire.silent.Store(true)
 	}
 	s.sessions[sess] = struct{}{}
@@ -158,17 +160,19 @@ func (s *Server) SetFinesseAvailable(available bool) {
 	s.setFinesse(func(f *finesseState) { f.available = available })
 }
 
-// SetFinesseInRoster puts the 'finesse' user in every probe user's roster,
-// with subscription both as Finesse provisions it, or takes it out, as on a
-// deployment whose probe account lacks the contact: then the roster comes
-// without it and its presence is never sent. A change reaches live
-// sessions as from an XMPP server (RFC 6121): a roster push to those that
-// asked for the roster, then, to those that sent initial presence, the
-// user's unavailable presence when it leaves (its presence is no longer
-// theirs to see) or its presence when it comes back. It returns once they
+// SetFinesse sets the 'finesse' user's presence, as SetFinesseAvailable
+// does, and whether it is in every probe user's roster: with subscription
+// both as Finesse provisions it, or left out, as on a deployment whose probe
+// account lacks the contact; then the roster comes without it and its
+// presence is never sent. A change reaches live sessions as from an XMPP
+// server (RFC 6121): a roster push to those that asked for the roster,
+// then, to those that sent initial presence, the user's unavailable
+// presence when it leaves (its presence is no longer theirs to see) or its
+// presence when it comes back. Both change in one step, so no session sees
+// a presence the roster would not let through. It returns once the pushes
 // are written.
-func (s *Server) SetFinesseInRoster(listed bool) {
-	s.setFinesse(func(f *finesseState) { f.listed = listed })
+func (s *Server) SetFinesse(available, listed bool) {
+	s.setFinesse(func(f *finesseState) { f.available, f.listed = available, listed })
 }
 
 func (s *Server) setFinesse(change func(*finesseState)) {
@@ -223,7 +227,6 @@ func (s *Server) SetAuthReject(reject bool) { s.authReject.Store(reject) }
 // did not survive.
 func (s *Server) SetSilent(silent bool) {
 	s.mu.Lock()
-	s.silent = silent
 	switch {
 	case silent && s.hush == nil:
 		s.hush = make(chan struct{})
@@ -297,7 +300,7 @@ func (s *Server) Close() error {
 func (s *Server) isSilent() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.silent
+	return s.hush != nil
 }
 
 func (s *Server) isClosed() bool {

@@ -688,7 +688,7 @@ func TestFinesseInRoster(t *testing.T) {
 	c.expectFinessePresence(true)
 	quiet := e.bound(t, xmppprobe.StartTLS, "quiet")
 
-	e.srv.SetFinesseInRoster(false)
+	e.srv.SetFinesse(true, false)
 	c.expectRosterPush("remove")
 	c.expectFinessePresence(false)
 	quiet.ping("nothing-yet")
@@ -700,12 +700,12 @@ func TestFinesseInRoster(t *testing.T) {
 	}
 	e.srv.SetFinesseAvailable(false)
 	e.srv.SetFinesseAvailable(true)
-	e.srv.SetFinesseInRoster(false)
+	e.srv.SetFinesse(true, false)
 	c.ping("no-push-out-of-roster")
 	quiet.ping("no-push-out-of-roster")
 
 	e.srv.SetFinesseAvailable(false)
-	e.srv.SetFinesseInRoster(true)
+	e.srv.SetFinesse(false, true)
 	for _, s := range []*rawClient{c, quiet} {
 		s.expectRosterPush("both")
 		s.expectFinessePresence(false)

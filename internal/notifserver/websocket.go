@@ -74,7 +74,7 @@ func (s *Server) WebSocketHandler() http.Handler {
 			return // gorilla has answered, or closed the connection
 		}
 		ws.SetReadLimit(wsReadLimit)
-		sess := newSession(s, hw.wire, &wsStream{ws: ws, wire: hw.wire, domain: s.cfg.Domain})
+		sess := newSession(s, hw.wire, &wsStream{ws: ws, domain: s.cfg.Domain})
 		if !s.admit(sess) {
 			_ = hw.wire.Close()
 			return
@@ -106,7 +106,6 @@ func (h *wireHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the stream header and its end, and a restart is a new <open/>.
 type wsStream struct {
 	ws     *websocket.Conn
-	wire   *wire
 	domain string
 }
 

@@ -4,18 +4,15 @@ package perf
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/finessectl/finessectl/internal/simulator"
 )
 
 // The pieces of the benchmarks that could break without failing them: the
 // build, the child's resource usage, the command line of a healthy check,
-// the inittrace format and the node-limit skip. Nothing here is timed.
+// and the inittrace format. Nothing here is timed.
 func TestHarness(t *testing.T) {
 	bin := finessectl(t)
 	ctx := context.Background()
@@ -93,21 +90,6 @@ func TestChildPeakRSSIsItsOwn(t *testing.T) {
 	}
 	if s.maxRSSKiB <= 0 || s.maxRSSKiB >= big>>10 {
 		t.Fatalf("--version: peak RSS %d KiB with a %d KiB parent: not the child's own", s.maxRSSKiB, big>>10)
-	}
-}
-
-// BenchmarkNodes skips above the simulator's node limit only on the error
-// Start gives for it; if that error changes, the skip must follow, or the
-// benchmark would fail (or skip) for the wrong reason.
-func TestNodeLimitIsRecognised(t *testing.T) {
-	n := oldNodeLimit + 1
-	cl, err := simulator.Start(simulator.Config{Nodes: n})
-	if err == nil {
-		cl.Close()
-		return // the limit is raised
-	}
-	if !strings.HasPrefix(err.Error(), fmt.Sprintf("--nodes %d:", n)) {
-		t.Fatalf("simulator.Start with %d nodes: %v; startSim does not recognise this as the node limit", n, err)
 	}
 }
 

@@ -29,11 +29,6 @@ const (
 	probePassword = "perf-only-password"
 )
 
-// oldNodeLimit is the simulator's node limit before it was raised: a Start
-// above it fails, and the benchmarks that need more nodes skip until the
-// limit is raised.
-const oldNodeLimit = 26
-
 // binFlag measures a finessectl built elsewhere, such as the previous
 // release, against this tree's simulator:
 //
@@ -205,13 +200,6 @@ func startSim(tb testing.TB, nodes int, latency time.Duration) *sim {
 		// Free ports: Finesse's own may be taken by another simulator.
 		HTTPSPort: 0, XMPPPort: 0, XMPPSecurePort: 0, BOSHPort: 0})
 	if err != nil {
-		if nodes > oldNodeLimit && strings.HasPrefix(err.Error(), fmt.Sprintf("--nodes %d:", nodes)) {
-			// Also on stderr: without -v, go test does not show skips,
-			// and a missing line in a benchmark table is easy to miss.
-			msg := fmt.Sprintf("the simulator cannot run %d nodes yet (%v); this runs once its node limit is raised", nodes, err)
-			fmt.Fprintf(os.Stderr, "%s: skipped: %s\n", tb.Name(), msg)
-			tb.Skip(msg)
-		}
 		tb.Fatalf("simulator with %d nodes: %v", nodes, err)
 	}
 	dir, err := os.MkdirTemp("", "finessectl-perf-sim-")

@@ -81,6 +81,30 @@ func HandshakeError(err error) error {
 	return &TLSError{Err: err}
 }
 
+// Handshake secures raw with TLS under cfg (nil: defaults), offering the
+// ALPN protocols given. It returns the certificate the server presented,
+// also when verification failed, for that is what an operator needs to see
+// then, and the protocol version once the server chose one, also before a
+// verification failure. A failure of TLS itself comes back as *TLSError
+// (see HandshakeError).
+func Handshake(ctx context.Context, raw net.Conn, cfg *tls.Config, alpn ...string) (conn *tls.Conn, cert *Certificate, version string, err error) {
+	c := cfg.Clone()
+	if c == nil {
+		c = &tls.Config{}
+	}
+	c.NextProtos = alpn
+	conn = tls.Client(raw, c)
+	err = conn.HandshakeContext(ctx)
+	st := conn.ConnectionState()
+	if st.Version != 0 {
+		version = tls.VersionName(st.Version)
+	}
+	if err != nil {
+		return nil, CertificateFromError(err), version, HandshakeError(err)
+	}
+	return conn, CertificateOf(st.PeerCertificates), version, nil
+}
+
 // networkFailure reports errors of the transport under TLS: deadlines,
 // cancellation, resets, and a peer that hung up mid-handshake.
 func networkFailure(err error) bool {

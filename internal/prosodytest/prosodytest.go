@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/pki"
 )
 
 const (
@@ -51,9 +52,12 @@ const (
 // Config describes one throwaway Prosody that behaves like a Finesse
 // Notification Service.
 type Config struct {
-	Domain   string            // XMPP domain, e.g. "finesse.test"; pubsub component at "pubsub."+Domain
-	CertFile string            // PEM server certificate presented on every port
-	KeyFile  string            // PEM private key
+	Domain string // XMPP domain, e.g. "finesse.test"; pubsub component at "pubsub."+Domain
+	// CertFile and KeyFile are the PEM certificate every port presents and
+	// its key. Left both empty, Start issues one for 127.0.0.1, localhost
+	// and Domain from a CA of its own, Server.CA.
+	CertFile string
+	KeyFile  string
 	Users    map[string]string // localpart -> password, registered before start
 	// RosterGroup lists localparts that are in each other's roster with
 	// subscription=both, so each receives the others' presence.
@@ -64,9 +68,10 @@ type Config struct {
 // they stay the same across a Restart.
 type Server struct {
 	Domain        string
-	StartTLSAddr  string // "127.0.0.1:PORT", plain c2s offering STARTTLS
-	DirectTLSAddr string // "127.0.0.1:PORT", c2s with TLS from the first byte (XEP-0368)
-	HTTPSAddr     string // "127.0.0.1:PORT": XMPP over WebSocket at /ws/ and BOSH at /http-bind/
+	StartTLSAddr  string  // "127.0.0.1:PORT", plain c2s offering STARTTLS
+	DirectTLSAddr string  // "127.0.0.1:PORT", c2s with TLS from the first byte (XEP-0368)
+	HTTPSAddr     string  // "127.0.0.1:PORT": XMPP over WebSocket at /ws/ and BOSH at /http-bind/
+	CA            *pki.CA // issued the certificate when Config named none; nil otherwise
 
 	dir        string
 	prosodyBin string
@@ -104,6 +109,13 @@ func Start(t testing.TB, cfg Config) *Server {
 	if err := validate(cfg); err != nil {
 		t.Fatalf("prosodytest: %v", err)
 	}
+	var ca *pki.CA
+	if cfg.CertFile == "" {
+		var err error
+		if ca, cfg.CertFile, cfg.KeyFile, err = issue(t.TempDir(), cfg.Domain); err != nil {
+			t.Fatalf("prosodytest: %v", err)
+		}
+	}
 	var err error
 	// Prosody changes into its data directory, so relative paths would break.
 	if cfg.CertFile, err = filepath.Abs(cfg.CertFile); err != nil {
@@ -119,7 +131,7 @@ func Start(t testing.TB, cfg Config) *Server {
 
 	base := t.TempDir()
 	for attempt := 1; ; attempt++ {
-		s := &Server{Domain: cfg.Domain, dir: filepath.Join(base, fmt.Sprintf("run%d", attempt)), prosodyBin: prosodyBin, leaf: leaf}
+		s := &Server{Domain: cfg.Domain, CA: ca, dir: filepath.Join(base, fmt.Sprintf("run%d", attempt)), prosodyBin: prosodyBin, leaf: leaf}
 		begun := time.Now()
 		err := s.start(t, ctlBin, cfg)
 		if err == nil {
@@ -604,6 +616,19 @@ func luaString(s string) string {
 	return b.String()
 }
 
+// issue makes a CA and a certificate for the server's names in dir.
+func issue(dir, domain string) (ca *pki.CA, certFile, keyFile string, err error) {
+	if ca, err = pki.NewCA("prosodytest CA", 24*time.Hour); err != nil {
+		return nil, "", "", err
+	}
+	leaf, err := ca.Issue([]string{"127.0.0.1", "localhost", domain}, time.Time{})
+	if err != nil {
+		return nil, "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	return ca, certFile, keyFile, leaf.WriteFiles(certFile, keyFile)
+}
+
 func validate(cfg Config) error {
 	if cfg.Domain == "" || strings.ContainsAny(cfg.Domain, "@/ \t\r\n'\"<>&") {
 		return fmt.Errorf("invalid Domain %q", cfg.Domain)
@@ -613,8 +638,8 @@ func validate(cfg Config) error {
 		// the users registered under it.
 		return fmt.Errorf("domain %q must be lower case", cfg.Domain)
 	}
-	if cfg.CertFile == "" || cfg.KeyFile == "" {
-		return errors.New("both CertFile and KeyFile are required")
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return errors.New("CertFile and KeyFile go together")
 	}
 	checkLocal := func(u string) error {
 		if u == "" || strings.ContainsAny(u, "@/ \t\r\n'\"<>&:=[]") || strings.ToLower(u) != u {

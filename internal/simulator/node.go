@@ -96,7 +96,11 @@ func startNode(cfg nodeConfig) (*Node, error) {
 	ws := n.xmpp.WebSocketHandler()
 	n.web = serveHTTPS(n.https, tomcat, n.webHandler(ws))
 	n.boshWeb = serveHTTPS(n.bosh, notification, boshPortHandler(ws, n.xmpp.BOSHHandler()))
-	return n, n.apply(cfg.behaviour, true)
+	if err := n.apply(cfg.behaviour, true); err != nil {
+		n.close()
+		return nil, err
+	}
+	return n, nil
 }
 
 // serveHTTPS serves h over TLS on p. net/http closes every connection it
@@ -280,13 +284,7 @@ func (n *Node) apply(b Behaviour, initial bool) error {
 	}
 	n.xmpp.SetSilent(b.XMPP == silent)
 	n.xmpp.SetAuthReject(b.RejectAuth)
-	// Out of the roster first and back in last, so that a live session
-	// never sees a presence the roster would not let through.
-	if b.RosterLacksFinesse {
-		n.xmpp.SetFinesseInRoster(false)
-	}
-	n.xmpp.SetFinesseAvailable(b.FinesseAvailable)
-	n.xmpp.SetFinesseInRoster(!b.RosterLacksFinesse)
+	n.xmpp.SetFinesse(b.FinesseAvailable, !b.RosterLacksFinesse)
 	if !initial && prev.Status != b.Status {
 		n.xmpp.PublishSystemInfo(n.systemInfo())
 	}

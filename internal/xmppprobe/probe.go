@@ -271,14 +271,11 @@ func (s *Session) negotiate(ctx context.Context) error {
 	// it, saving the round trip spent waiting for features that a server
 	// on a STARTTLS port offers anyway. Nothing else is sent before TLS,
 	// and without the feature the server's <failure/> is never read.
-	elems := []string{s.header()}
-	if s.cfg.Mode == StartTLS && !s.cfg.Lockstep {
-		elems = append(elems, startTLSRequest)
+	var ahead []string
+	if s.cfg.Mode == StartTLS {
+		ahead = append(ahead, startTLSRequest)
 	}
-	if err := s.send(elems...); err != nil {
-		return s.fail(ctx, PhaseStream, err)
-	}
-	if err := s.readFeatures(); err != nil {
+	if err := s.openStream(ahead...); err != nil {
 		return s.fail(ctx, PhaseStream, err)
 	}
 	s.record(PhaseStream, start)
@@ -302,10 +299,8 @@ func (s *Session) startTLS(ctx context.Context) error {
 	if s.features.StartTLS == nil {
 		return ErrNoStartTLS
 	}
-	if s.cfg.Lockstep {
-		if err := s.send(startTLSRequest); err != nil {
-			return err
-		}
+	if err := s.sendHeld(startTLSRequest); err != nil {
+		return err
 	}
 	se, err := s.nextStart()
 	if err != nil {
@@ -327,29 +322,21 @@ func (s *Session) startTLS(ctx context.Context) error {
 // certificate is kept even when it failed verification: it is what an
 // operator needs to see then.
 func (s *Session) handshake(ctx context.Context) error {
-	cfg := s.cfg.TLS.Clone()
-	if cfg == nil {
-		cfg = &tls.Config{}
-	}
 	// XEP-0368 names this ALPN protocol; servers that do not know ALPN
 	// ignore it. A WebSocket upgrade is HTTP/1.1: offered nothing, a proxy
 	// might pick HTTP/2, where the upgrade does not exist.
-	cfg.NextProtos = []string{"xmpp-client"}
+	alpn := "xmpp-client"
 	if s.cfg.Transport == WebSocket {
-		cfg.NextProtos = []string{"http/1.1"}
+		alpn = "http/1.1"
 	}
-	conn := tls.Client(s.raw, cfg)
-	err := conn.HandshakeContext(ctx)
-	st := conn.ConnectionState()
-	// The version is known once the server chose it, before verification.
-	if st.Version != 0 {
-		s.facts.TLSVersion = tls.VersionName(st.Version)
+	conn, cert, version, err := probe.Handshake(ctx, s.raw, s.cfg.TLS, alpn)
+	if version != "" {
+		s.facts.TLSVersion = version
 	}
+	s.facts.Certificate = cert
 	if err != nil {
-		s.facts.Certificate = probe.CertificateFromError(err)
-		return probe.HandshakeError(err)
+		return err
 	}
-	s.facts.Certificate = probe.CertificateOf(st.PeerCertificates)
 	s.conn, s.stream = conn, conn
 	return nil
 }
@@ -386,22 +373,36 @@ func (s *Session) attach() {
 	s.reader = bufio.NewReader(r)
 }
 
-// openStream sends a stream header and reads the server's header and features.
-func (s *Session) openStream() error {
-	if err := s.send(s.header()); err != nil {
+// openStream sends a stream header, with the requests ahead that answer
+// features the probe expects (XEP-0305 pipelining; held back in Lockstep
+// for sendHeld to send once the features are read), and reads the server's
+// header and features.
+func (s *Session) openStream(ahead ...string) error {
+	elems := []string{s.header()}
+	if !s.cfg.Lockstep {
+		elems = append(elems, ahead...)
+	}
+	if err := s.send(elems...); err != nil {
 		return err
 	}
 	return s.readFeatures()
 }
 
+// sendHeld sends a request that openStream held back in Lockstep; without
+// Lockstep it went out with the header.
+func (s *Session) sendHeld(request string) error {
+	if !s.cfg.Lockstep {
+		return nil
+	}
+	return s.send(request)
+}
+
 // header starts a stream, or restarts it.
 func (s *Session) header() string {
-	var domain strings.Builder
-	_ = xml.EscapeText(&domain, []byte(s.cfg.Domain))
 	if s.cfg.Transport == WebSocket {
-		return "<open xmlns='" + nsFraming + "' to='" + domain.String() + "' version='1.0'/>"
+		return "<open xmlns='" + nsFraming + "' to='" + xmlAttr(s.cfg.Domain) + "' version='1.0'/>"
 	}
-	return "<?xml version='1.0'?><stream:stream to='" + domain.String() +
+	return "<?xml version='1.0'?><stream:stream to='" + xmlAttr(s.cfg.Domain) +
 		"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 }
 
@@ -421,8 +422,6 @@ func (s *Session) readFeatures() error {
 	}
 	switch {
 	case se.Name == xml.Name{Space: stanza.NSStream, Local: "features"}:
-	case se.Name == xml.Name{Space: stanza.NSStream, Local: "error"}:
-		return s.streamError(se)
 	case se.Name.Space == stanza.NSStream || se.Name.Space == stanza.NSClient:
 		return fmt.Errorf("expected <stream:features>, got <%s>", sanitize(se.Name.Local))
 	default:
@@ -467,27 +466,14 @@ func (s *Session) Login(ctx context.Context, user, password, resource string) er
 	s.record(PhaseAuth, start)
 
 	start = time.Now()
-	restart := []string{s.header()}
-	if !s.cfg.Lockstep {
-		restart = append(restart, bindRequest(resource))
-	}
-	err := s.send(restart...)
-	if err == nil {
-		err = s.readFeatures()
-	}
-	if err != nil {
+	request := bindRequest(resource)
+	if err := s.openStream(request); err != nil {
 		return s.fail(ctx, PhaseRestart, err)
 	}
 	s.record(PhaseRestart, start)
 
 	start = time.Now()
-	if s.cfg.Lockstep {
-		err = s.send(bindRequest(resource))
-	}
-	var jid string
-	if err == nil {
-		jid, err = s.bind()
-	}
+	jid, err := s.bind(request)
 	if err == nil {
 		// Roster first, then presence, as RFC 6121 recommends; the answers
 		// are read by AwaitPresence.
@@ -534,8 +520,6 @@ func (s *Session) auth(user, password string) error {
 			}
 		}
 		return ae
-	case se.Name.Space == stanza.NSStream && se.Name.Local == "error":
-		return s.streamError(se)
 	}
 	return fmt.Errorf("expected SASL <success/> or <failure/>, got <%s>", sanitize(se.Name.Local))
 }
@@ -543,20 +527,21 @@ func (s *Session) auth(user, password string) error {
 // bindRequest asks to bind resource. It goes out with the stream restart,
 // ahead of the features that offer binding: bind reads them first.
 func bindRequest(resource string) string {
-	var res strings.Builder
-	_ = xml.EscapeText(&res, []byte(resource))
 	return "<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" +
-		res.String() + "</resource></bind></iq>"
+		xmlAttr(resource) + "</resource></bind></iq>"
 }
 
-// bind reads the answer to the bind request and returns the full JID the
-// server bound, after establishing the session where the server requires
-// it.
-func (s *Session) bind() (string, error) {
+// bind reads the answer to the bind request (sent only now in Lockstep) and
+// returns the full JID the server bound, after establishing the session
+// where the server requires it.
+func (s *Session) bind(request string) (string, error) {
 	// Whatever a server that offers no binding makes of the request, the
 	// probe does not wait for it.
 	if s.features.Bind == nil {
 		return "", errors.New("resource binding refused: the server does not offer it")
+	}
+	if err := s.sendHeld(request); err != nil {
+		return "", err
 	}
 	iq, err := s.nextIQ("bind-1")
 	if err != nil {
@@ -742,8 +727,10 @@ func (s *Session) next() (stanza.Packet, error) {
 	return p, nil
 }
 
-// nextStart reads the next top-level start element for the few replies the
-// stanza package does not decode (<proceed/>, SASL with its condition).
+// nextStart reads the next top-level start element for the replies the
+// stanza package does not decode (features, <proceed/>, SASL with its
+// condition, live events). Like next, it turns a stream error or the
+// stream's end into an error, since no caller can continue after them.
 func (s *Session) nextStart() (xml.StartElement, error) {
 	for {
 		t, err := s.dec.Token()
@@ -752,6 +739,9 @@ func (s *Session) nextStart() (xml.StartElement, error) {
 		}
 		switch v := t.(type) {
 		case xml.StartElement:
+			if v.Name == (xml.Name{Space: stanza.NSStream, Local: "error"}) {
+				return xml.StartElement{}, s.streamError(v)
+			}
 			return v, nil
 		case xml.EndElement:
 			if v.Name.Space == stanza.NSStream && v.Name.Local == "stream" {

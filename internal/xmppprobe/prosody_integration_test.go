@@ -5,12 +5,10 @@ package xmppprobe
 import (
 	"bytes"
 	"crypto/tls"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/finessectl/finessectl/internal/pki"
 	"github.com/finessectl/finessectl/internal/prosodytest"
 )
 
@@ -18,21 +16,8 @@ import (
 // the legacy session as optional, as RFC 6121 servers do, so that a whole
 // check costs the flights TestFlights counts.
 func TestProsodyLoginFlights(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := pki.NewCA("xmppprobe integration CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := ca.Issue([]string{"127.0.0.1", domain}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := leaf.WriteFiles(certFile, keyFile); err != nil {
-		t.Fatal(err)
-	}
 	srv := prosodytest.Start(t, prosodytest.Config{
-		Domain: domain, CertFile: certFile, KeyFile: keyFile,
+		Domain:      domain,
 		Users:       map[string]string{"finesse": "finesse-pw", "probe": "probe-pw"},
 		RosterGroup: []string{"finesse", "probe"},
 	})
@@ -41,7 +26,7 @@ func TestProsodyLoginFlights(t *testing.T) {
 			t.Log(srv.LogTail())
 		}
 	})
-	trust := &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
+	trust := &tls.Config{RootCAs: srv.CA.Pool(), ServerName: "127.0.0.1"}
 
 	// The 'finesse' user online, whose presence the probe awaits.
 	ctx := ctxTimeout(t, 10*time.Second)

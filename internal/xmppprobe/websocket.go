@@ -69,7 +69,7 @@ func (s *Session) upgrade(ctx context.Context) error {
 		// The probe's deadline governs; gorilla's own 45 s default is not wanted.
 		HandshakeTimeout: 0,
 	}
-	url := "wss://" + s.cfg.Addr + s.cfg.WebSocketPath
+	url := s.facts.URL
 	s.trace.line("C:", "GET "+url+" (WebSocket upgrade, subprotocol xmpp)")
 	c, resp, err := d.DialContext(ctx, url, nil)
 	if resp != nil && resp.Body != nil {
