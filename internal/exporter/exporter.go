@@ -12,6 +12,7 @@
 package exporter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,12 +22,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/metrics"
+	"github.com/finessectl/finessectl/internal/promtext"
 )
 
 // ScrapeTimeoutMargin is taken off the scrape timeout Prometheus announces,
@@ -91,9 +89,8 @@ type Exporter struct {
 	ctx    context.Context // checks run under it, not under one scrape's request
 	cancel context.CancelFunc
 
-	registry *prometheus.Registry
-	probes   *prometheus.CounterVec
-	failures *prometheus.CounterVec
+	probes   *counter
+	failures *counter
 
 	mu     sync.Mutex
 	slots  map[string]*slot
@@ -111,27 +108,19 @@ func New(cfg Config) *Exporter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Exporter{cfg: cfg, ctx: ctx, cancel: cancel,
-		registry: prometheus.NewRegistry(),
-		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "finessectl_probes_total",
-			Help: "Scrapes of /probe answered, by how: success or failure (a check ran and passed or not), " +
-				"cached (the last result, within --min-interval or while a check was in flight), " +
+		// Every result is exported from the start, so that a rate over one
+		// never starts from nothing.
+		probes: newCounter("finessectl_probes_total",
+			"Scrapes of /probe answered, by how: success or failure (a check ran and passed or not), "+
+				"cached (the last result, within --min-interval or while a check was in flight), "+
 				"auth-suppressed (credentials that failed authentication were not tried again).",
-		}, []string{"result"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "finessectl_probe_failures_total",
-			Help: "Servers that failed a check this exporter ran, by the scenario of finesse_probe_failed_check_info.",
-		}, []string{"scenario"}),
+			"result", resultSuccess, resultFailure, resultCached, resultAuthSuppressed),
+		failures: newCounter("finessectl_probe_failures_total",
+			"Servers that failed a check this exporter ran, by the scenario of finesse_probe_failed_check_info.",
+			"scenario"),
 		slots:  map[string]*slot{},
 		logins: accounts{byID: map[string]*account{}},
 	}
-	// Every result is exported from the start, so that a rate over one
-	// never starts from nothing.
-	for _, r := range []string{resultSuccess, resultFailure, resultCached, resultAuthSuppressed} {
-		e.probes.WithLabelValues(r)
-	}
-	e.registry.MustRegister(collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), e.probes, e.failures)
 	return e
 }
 
@@ -143,7 +132,9 @@ func (e *Exporter) Close() { e.cancel() }
 func (e *Exporter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /probe", e.serveProbe)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		writeMetrics(w, append(processFamilies(), e.probes.family(), e.failures.family()))
+	})
 	mux.HandleFunc("GET /logs", e.serveLog)
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -201,13 +192,24 @@ func (e *Exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		return // the scraper left while waiting for another scrape's check
 	}
-	e.probes.WithLabelValues(how).Inc()
+	e.probes.inc(how)
 	if req.Target != "" {
 		res = namedAs(res, req.Target)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.Collector(res))
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	writeMetrics(w, metrics.Families(res))
+}
+
+// writeMetrics answers fams. promtext fails only on a bug (two samples with
+// one set of labels), answered 500 with the reason, as a scraper would
+// refuse the exposition anyway.
+func writeMetrics(w http.ResponseWriter, fams []promtext.Family) {
+	var buf bytes.Buffer
+	if err := promtext.Write(&buf, fams); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", promtext.ContentType)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // namedAs is r, a check of one server that a scrape may share with scrapes

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/finessectl/finessectl/internal/check"
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/metrics"
@@ -136,23 +134,16 @@ func (e *Exporter) pruneLocked() {
 
 // countFailures adds the failed servers of r to finessectl_probe_failures_total,
 // by the scenario the metrics package names them with, read back from its
-// exposition so that both always agree.
+// families so that both always agree.
 func (e *Exporter) countFailures(r check.Result) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.Collector(r))
-	families, err := reg.Gather()
-	if err != nil {
-		e.cfg.Logf("gather the check's metrics: %v", err)
-		return
-	}
-	for _, mf := range families {
-		if mf.GetName() != "finesse_probe_failed_check_info" {
+	for _, f := range metrics.Families(r) {
+		if f.Name != "finesse_probe_failed_check_info" {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "scenario" {
-					e.failures.WithLabelValues(l.GetValue()).Inc()
+		for _, s := range f.Samples {
+			for _, l := range s.Labels {
+				if l.Name == "scenario" {
+					e.failures.inc(l.Value)
 				}
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/check"
@@ -54,8 +55,11 @@ func (e *Exporter) record(req Request, r check.Result, how string) {
 }
 
 // page lists the probes newest first. html/template escapes every value:
-// a target is whatever a scrape URL said.
-var page = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+// a target is whatever a scrape URL said. Parsed on first use, not at the
+// start-up of every command.
+var page = sync.OnceValue(func() *template.Template { return template.Must(template.New("page").Parse(pageText)) })
+
+const pageText = `<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>finessectl serve</title></head>
 <body>
@@ -70,7 +74,7 @@ the exporter's own metrics are at <a href="/metrics">/metrics</a>.</p>
 {{end}}</table>
 </body>
 </html>
-`))
+`
 
 func (e *Exporter) servePage(w http.ResponseWriter, _ *http.Request) {
 	e.mu.Lock()
@@ -80,7 +84,7 @@ func (e *Exporter) servePage(w http.ResponseWriter, _ *http.Request) {
 	}
 	e.mu.Unlock()
 	var b bytes.Buffer
-	if err := page.Execute(&b, entries); err != nil {
+	if err := page().Execute(&b, entries); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}

@@ -9,31 +9,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-
 	"github.com/finessectl/finessectl/internal/check"
+	"github.com/finessectl/finessectl/internal/promtext"
 )
 
 // WriteText writes r in the Prometheus text exposition format, families in
 // name order and samples in label order, so equal results give equal text.
 func WriteText(w io.Writer, r check.Result) error {
-	// A registry of its own: the default one would add the Go runtime's
-	// metrics of finessectl itself, and keep r's metrics after this call.
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(Collector(r)); err != nil {
-		return err
-	}
-	families, err := reg.Gather()
-	if err != nil {
-		return err
-	}
-	for _, mf := range families {
-		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-			return err
-		}
-	}
-	return nil
+	return promtext.Write(w, Families(r))
 }
 
 // WriteTextfile replaces the file at path with r's exposition, for

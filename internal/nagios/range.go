@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Range is a threshold in the Monitoring Plugins guidelines' format
@@ -20,7 +21,10 @@ type Range struct {
 // number is the guidelines' plain decimal: the Perl and Python libraries
 // reject exponents, and strconv.ParseFloat alone would also take "Inf",
 // "NaN", hex floats and underscores, none of which a threshold means.
-var number = regexp.MustCompile(`^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$`)
+// Compiled on first use, not at start-up: most runs read no threshold.
+var number = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$`)
+})
 
 // ParseRange reads a threshold as the guidelines define it:
 //
@@ -47,7 +51,7 @@ func ParseRange(text string) (Range, error) {
 	switch {
 	case startText == "~":
 		r.start = math.Inf(-1)
-	case number.MatchString(startText):
+	case number().MatchString(startText):
 		r.start, _ = strconv.ParseFloat(startText, 64)
 	case startText == "":
 		return Range{}, rangeError(text, "no start before ':' (write 0:END, END, or ~:END for no lower bound)")
@@ -55,7 +59,7 @@ func ParseRange(text string) (Range, error) {
 		return Range{}, rangeError(text, fmt.Sprintf("%q is not a number or ~", startText))
 	}
 	switch {
-	case number.MatchString(endText):
+	case number().MatchString(endText):
 		r.end, _ = strconv.ParseFloat(endText, 64)
 	case endText == "" && hasColon:
 		// "start:" has no upper bound.

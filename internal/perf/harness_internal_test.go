@@ -120,3 +120,37 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+// What every command pays before main. The Prometheus client library and
+// protobuf, whose initialisation was half of it, are not linked (promtext
+// writes the exposition), and finessectl's own packages compile no regular
+// expression and parse no template at start-up: one of either allocates
+// several KiB, all of the packages together about 3.5 KiB. Bytes, not time,
+// so nothing here is timed.
+func TestStartupInitialisesLittle(t *testing.T) {
+	if *binFlag != "" {
+		t.Skip("-perf.bin: this holds this tree's binary, not the one given")
+	}
+	bin := finessectl(t)
+	s, err := execute(context.Background(), childEnv(t.TempDir(), "GODEBUG=inittrace=1"), bin, "--version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := parseInitTrace(s.output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own initCost
+	for i, p := range tr.pkgs {
+		switch {
+		case strings.HasPrefix(p, "github.com/prometheus/"), strings.HasPrefix(p, "google.golang.org/protobuf/"):
+			t.Errorf("%s is initialised at start-up (%d bytes)", p, tr.costs[i].bytes)
+		case strings.HasPrefix(p, "github.com/finessectl/"):
+			own.add(tr.costs[i])
+		}
+	}
+	if own.bytes > 8<<10 {
+		t.Errorf("finessectl's packages allocate %d bytes in %d allocations at start-up, want under 8 KiB:\n%s",
+			own.bytes, own.allocs, s.output)
+	}
+}

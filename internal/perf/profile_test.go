@@ -70,7 +70,7 @@ func TestProfileCheck(t *testing.T) {
 		fmt.Printf("%s\n", out)
 	}
 
-	reportInitTrace(t, bin, prometheusOnly(t, goCmd))
+	reportInitTrace(t, bin)
 
 	home := t.TempDir()
 	caFile := filepath.Join(home, "ca.pem")
@@ -149,53 +149,9 @@ func TestProfileCheck(t *testing.T) {
 	fmt.Printf("profiles in %s (go tool pprof -http=: FILE)\n", dir)
 }
 
-// prometheusOnly lists the packages the binary links only because
-// finessectl imports the Prometheus client library: the dependencies of its
-// github.com/prometheus imports that none of its other imports needs.
-func prometheusOnly(t *testing.T, goCmd string) map[string]bool {
-	t.Helper()
-	list := func(args ...string) []string {
-		out, err := exec.Command(goCmd, append([]string{"list"}, args...)...).Output()
-		if err != nil {
-			t.Fatalf("go list %v: %v", args, err)
-		}
-		return strings.Fields(string(out))
-	}
-	const mod = "github.com/finessectl/finessectl/"
-	var own []string
-	for _, p := range list("-deps", mod+"cmd/finessectl") {
-		if strings.HasPrefix(p, mod) {
-			own = append(own, p)
-		}
-	}
-	var prom, other []string
-	seen := map[string]bool{}
-	for _, p := range list(append([]string{"-f", "{{join .Imports \" \"}}"}, own...)...) {
-		switch {
-		case seen[p] || strings.HasPrefix(p, mod) || p == "C" || p == "unsafe":
-		case strings.HasPrefix(p, "github.com/prometheus/"):
-			prom = append(prom, p)
-		default:
-			other = append(other, p)
-		}
-		seen[p] = true
-	}
-	needed := map[string]bool{}
-	for _, p := range list(append([]string{"-deps"}, other...)...) {
-		needed[p] = true
-	}
-	only := map[string]bool{}
-	for _, p := range list(append([]string{"-deps"}, prom...)...) {
-		if !needed[p] {
-			only[p] = true
-		}
-	}
-	return only
-}
-
 // reportInitTrace prints the mean package initialisation of a process of
-// bin, by module and by package, and the share of the packages in prom.
-func reportInitTrace(t *testing.T, bin string, prom map[string]bool) {
+// bin, by module and by package.
+func reportInitTrace(t *testing.T, bin string) {
 	t.Helper()
 	env := childEnv(t.TempDir(), "GODEBUG=inittrace=1")
 	sums := map[string]*initCost{}
@@ -241,17 +197,7 @@ func reportInitTrace(t *testing.T, bin string, prom map[string]bool) {
 		}
 		fmt.Println()
 	}
-	var promCost initCost
-	promPkgs := 0
-	for p, c := range sums {
-		// inittrace escapes dots in the last path element (gopkg.in/yaml%2ev3).
-		if prom[strings.ReplaceAll(p, "%2e", ".")] {
-			promCost.add(*c)
-			promPkgs++
-		}
-	}
-	fmt.Printf("\n== package initialisation, mean of %d processes of '--version': %s in %d packages\n", n, mean(total), len(sums))
-	fmt.Printf("   of which linked only for the Prometheus client: %s in %d packages\n\n", mean(promCost), promPkgs)
+	fmt.Printf("\n== package initialisation, mean of %d processes of '--version': %s in %d packages\n\n", n, mean(total), len(sums))
 	top("by module (standard library by top directory):", modules, 20)
 	top("by package:", sums, 25)
 }
