@@ -107,7 +107,7 @@ func New(cfg Config) *Exporter {
 		cfg.Logf = func(string, ...any) {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Exporter{cfg: cfg, ctx: ctx, cancel: cancel,
+	return &Exporter{cfg: cfg, ctx: ctx, cancel: cancel,
 		// Every result is exported from the start, so that a rate over one
 		// never starts from nothing.
 		probes: newCounter("finessectl_probes_total",
@@ -121,7 +121,6 @@ func New(cfg Config) *Exporter {
 		slots:  map[string]*slot{},
 		logins: accounts{byID: map[string]*account{}},
 	}
-	return e
 }
 
 // Close cancels the checks in flight, so that a shutdown need not wait for

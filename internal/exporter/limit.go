@@ -133,19 +133,9 @@ func (e *Exporter) pruneLocked() {
 }
 
 // countFailures adds the failed servers of r to finessectl_probe_failures_total,
-// by the scenario the metrics package names them with, read back from its
-// families so that both always agree.
+// by the scenario finesse_probe_failed_check_info names them with.
 func (e *Exporter) countFailures(r check.Result) {
-	for _, f := range metrics.Families(r) {
-		if f.Name != "finesse_probe_failed_check_info" {
-			continue
-		}
-		for _, s := range f.Samples {
-			for _, l := range s.Labels {
-				if l.Name == "scenario" {
-					e.failures.inc(l.Value)
-				}
-			}
-		}
+	for _, scenario := range metrics.FailedScenarios(r) {
+		e.failures.inc(scenario)
 	}
 }

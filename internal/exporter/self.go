@@ -59,10 +59,10 @@ func processFamilies() []promtext.Family {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fams := []promtext.Family{
-		gauge("go_goroutines", "Number of goroutines that currently exist.", float64(runtime.NumGoroutine())),
-		gauge("go_memstats_heap_alloc_bytes", "Number of heap bytes allocated and currently in use.", float64(ms.HeapAlloc)),
-		gauge("go_memstats_sys_bytes", "Number of bytes obtained from the system.", float64(ms.Sys)),
-		gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+		single("go_goroutines", "Number of goroutines that currently exist.", promtext.Gauge, float64(runtime.NumGoroutine())),
+		single("go_memstats_heap_alloc_bytes", "Number of heap bytes allocated and currently in use.", promtext.Gauge, float64(ms.HeapAlloc)),
+		single("go_memstats_sys_bytes", "Number of bytes obtained from the system.", promtext.Gauge, float64(ms.Sys)),
+		single("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", promtext.Gauge,
 			float64(started.UnixNano())/1e9),
 	}
 	info := promtext.Family{Name: "go_info", Help: "Information about the Go environment.", Type: promtext.Gauge}
@@ -70,29 +70,53 @@ func processFamilies() []promtext.Family {
 	fams = append(fams, info)
 
 	if st, ok := readStat(); ok {
-		cpu := gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", st.cpuSeconds)
-		cpu.Type = promtext.Counter
-		fams = append(fams, cpu,
-			gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", st.virtualBytes),
-			gauge("process_resident_memory_bytes", "Resident memory size in bytes.", st.residentBytes))
+		fams = append(fams,
+			single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", promtext.Counter, st.cpuSeconds),
+			single("process_virtual_memory_bytes", "Virtual memory size in bytes.", promtext.Gauge, st.virtualBytes),
+			single("process_resident_memory_bytes", "Resident memory size in bytes.", promtext.Gauge, st.residentBytes))
 	}
 	// The directory's own descriptor is among those it lists.
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
-		fams = append(fams, gauge("process_open_fds", "Number of open file descriptors.", float64(len(fds)-1)))
+		fams = append(fams, single("process_open_fds", "Number of open file descriptors.", promtext.Gauge, float64(len(fds)-1)))
+	}
+	if b, err := os.ReadFile("/proc/self/limits"); err == nil {
+		if n, ok := parseMaxFiles(string(b)); ok {
+			fams = append(fams, single("process_max_fds", "Maximum number of open file descriptors.", promtext.Gauge, n))
+		}
 	}
 	return fams
 }
 
-func gauge(name, help string, v float64) promtext.Family {
-	return promtext.Family{Name: name, Help: help, Type: promtext.Gauge, Samples: []promtext.Sample{{Value: v}}}
+// single is a family of one sample without labels.
+func single(name, help string, typ promtext.Type, v float64) promtext.Family {
+	return promtext.Family{Name: name, Help: help, Type: typ, Samples: []promtext.Sample{{Value: v}}}
+}
+
+// parseMaxFiles reads the soft limit of open files from /proc/self/limits,
+// a table whose row is "Max open files  SOFT  HARD  files"; "unlimited" is
+// not a number a file descriptor alert can use, so it is left out.
+func parseMaxFiles(limits string) (float64, bool) {
+	for _, line := range strings.Split(limits, "\n") {
+		rest, ok := strings.CutPrefix(line, "Max open files")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseFloat(f[0], 64)
+		return n, err == nil
+	}
+	return 0, false
 }
 
 type procStat struct {
 	cpuSeconds, virtualBytes, residentBytes float64
 }
 
-// userHZ is the unit of /proc's CPU times: fixed at 100 for user space on
-// every Linux architecture, whatever the kernel's own tick.
+// userHZ is the unit of /proc's CPU times: 100 for user space on every
+// architecture Go runs Linux on, whatever the kernel's own tick.
 const userHZ = 100
 
 // readStat reads /proc/self/stat; ok is false where there is no such file

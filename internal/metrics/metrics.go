@@ -8,6 +8,7 @@
 package metrics
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/finessectl/finessectl/internal/check"
@@ -116,6 +117,23 @@ func Families(r check.Result) []promtext.Family {
 	out := make([]promtext.Family, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, *f)
+	}
+	return out
+}
+
+// FailedScenarios is the scenario label of each finesse_probe_failed_check_info
+// sample of r, read back from its families so that a count of failures
+// always agrees with the metric.
+func FailedScenarios(r check.Result) []string {
+	var out []string
+	for _, f := range Families(r) {
+		if f.Name != failedCheckInfo.name {
+			continue
+		}
+		i := slices.Index(failedCheckInfo.labels, labelScenario)
+		for _, s := range f.Samples {
+			out = append(out, s.Labels[i].Value)
+		}
 	}
 	return out
 }

@@ -344,7 +344,7 @@ func TestGoldenHealthy(t *testing.T) {
 
 // Server names are the user's: quotes, backslashes, line breaks and control
 // characters reach the parser escaped and come back exactly, and cannot
-// forge a series. Bytes that are not UTF-8, which the library refuses, come
+// forge a series. Bytes that are not UTF-8, which a scraper refuses, come
 // back as U+FFFD rather than failing the whole exposition.
 func TestHostileServerNames(t *testing.T) {
 	names := map[string]string{ // as given: as exported

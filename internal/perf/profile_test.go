@@ -210,8 +210,6 @@ func module(pkg string) string {
 		return "std " + parts[0]
 	}
 	switch {
-	case strings.HasPrefix(pkg, "google.golang.org/protobuf"):
-		return "google.golang.org/protobuf"
 	case len(parts) >= 3:
 		return strings.Join(parts[:3], "/")
 	}

@@ -7,13 +7,16 @@
 // process collectors and protobuf descriptors in every process that links
 // it: about half of the start-up of every finessectl command, a check from
 // cron included, for the two that export metrics. The output is the
-// library's, byte for byte (families in name order, samples in label order,
-// the same number format); tests parse it with the library's own parser.
+// library's, byte for byte: families in name order and samples in label
+// order as its registry gathers them (TestOrder, the golden files of
+// internal/metrics), and the library's parser reads it and its writer writes
+// the same text back (escaping, number format and layout).
 package promtext
 
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -47,6 +50,11 @@ type Family struct {
 type Sample struct {
 	Labels []Label
 	Value  float64
+
+	// mismatch is set by Add when values and names differ in number: an
+	// error for Write to return rather than a panic in the middle of a
+	// scrape.
+	mismatch bool
 }
 
 // Label is one label of a sample.
@@ -55,40 +63,36 @@ type Label struct{ Name, Value string }
 // Add appends a sample to f, the labels named by names (in that order) with
 // values (in the same order).
 func (f *Family) Add(value float64, names []string, values ...string) {
-	labels := make([]Label, len(names))
-	for i, n := range names {
-		labels[i] = Label{n, values[i]}
+	labels := make([]Label, min(len(names), len(values)))
+	for i := range labels {
+		labels[i] = Label{names[i], values[i]}
 	}
-	f.Samples = append(f.Samples, Sample{Labels: labels, Value: value})
+	f.Samples = append(f.Samples, Sample{Labels: labels, Value: value, mismatch: len(names) != len(values)})
 }
 
 // Write writes fams to w: families in name order, each one's samples in the
 // order of their label values (compared in label name order), a family
 // without samples left out. A label value that is not UTF-8 has its bad
-// bytes written as U+FFFD, as a scraper would refuse it. Two samples of a
-// family with the same labels are an error, and nothing is written: a
-// scraper would refuse the whole exposition.
+// bytes written as U+FFFD, as a scraper would refuse it. Anything a scraper
+// would refuse the whole exposition for is an error, and nothing is
+// written: two families of one name, two samples of a family with the same
+// labels (after that replacement), samples of a family with different label
+// names.
 func Write(w io.Writer, fams []Family) error {
-	var buf bytes.Buffer
 	sorted := slices.Clone(fams)
 	slices.SortFunc(sorted, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
-	for _, f := range sorted {
-		if len(f.Samples) == 0 {
+	var buf bytes.Buffer
+	for i, f := range sorted {
+		if i > 0 && f.Name == sorted[i-1].Name {
+			return fmt.Errorf("metric %s: two families of that name", f.Name)
+		}
+		samples, err := normalize(f)
+		if err != nil {
+			return fmt.Errorf("metric %s: %w", f.Name, err)
+		}
+		if len(samples) == 0 {
 			continue
 		}
-		samples := make([]Sample, len(f.Samples))
-		for i, s := range f.Samples {
-			labels := slices.Clone(s.Labels)
-			slices.SortFunc(labels, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
-			samples[i] = Sample{Labels: labels, Value: s.Value}
-		}
-		slices.SortStableFunc(samples, compareLabels)
-		for i := 1; i < len(samples); i++ {
-			if compareLabels(samples[i-1], samples[i]) == 0 {
-				return fmt.Errorf("metric %s: two samples with the labels %v", f.Name, samples[i].Labels)
-			}
-		}
-
 		fmt.Fprintf(&buf, "# HELP %s %s\n# TYPE %s %s\n", f.Name, helpEscaper.Replace(f.Help), f.Name, f.Type)
 		for _, s := range samples {
 			buf.WriteString(f.Name)
@@ -98,7 +102,7 @@ func Write(w io.Writer, fams []Family) error {
 				sep = ','
 				buf.WriteString(l.Name)
 				buf.WriteString(`="`)
-				buf.WriteString(valueEscaper.Replace(strings.ToValidUTF8(l.Value, "\uFFFD")))
+				buf.WriteString(valueEscaper.Replace(l.Value))
 				buf.WriteByte('"')
 			}
 			if len(s.Labels) > 0 {
@@ -111,6 +115,34 @@ func Write(w io.Writer, fams []Family) error {
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// normalize is f's samples as they are written: labels sorted by name and
+// made UTF-8, samples sorted by label values; an error for what a scraper
+// would refuse.
+func normalize(f Family) ([]Sample, error) {
+	samples := make([]Sample, len(f.Samples))
+	for i, s := range f.Samples {
+		if s.mismatch {
+			return nil, errors.New("label values and label names differ in number")
+		}
+		labels := make([]Label, len(s.Labels))
+		for j, l := range s.Labels {
+			labels[j] = Label{l.Name, strings.ToValidUTF8(l.Value, "\uFFFD")}
+		}
+		slices.SortFunc(labels, func(a, b Label) int { return strings.Compare(a.Name, b.Name) })
+		samples[i] = Sample{Labels: labels, Value: s.Value}
+		if !slices.EqualFunc(labels, samples[0].Labels, func(a, b Label) bool { return a.Name == b.Name }) {
+			return nil, fmt.Errorf("samples with different label names: %v and %v", samples[0].Labels, labels)
+		}
+	}
+	slices.SortStableFunc(samples, compareLabels)
+	for i := 1; i < len(samples); i++ {
+		if compareLabels(samples[i-1], samples[i]) == 0 {
+			return nil, fmt.Errorf("two samples with the labels %v", samples[i].Labels)
+		}
+	}
+	return samples, nil
 }
 
 func compareLabels(a, b Sample) int {
@@ -134,6 +166,8 @@ func formatValue(v float64) string {
 		return "-Inf"
 	case math.IsNaN(v):
 		return "NaN"
+	case v == 0:
+		return "0" // also -0, as the client library writes it
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }

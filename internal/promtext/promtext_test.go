@@ -20,7 +20,7 @@ func families() []Family {
 	up.Add(3, []string{"result"}, "success")
 	up.Add(0, []string{"result"}, "cached")
 	temps := Family{Name: "a_gauge", Help: "Values of every kind.", Type: Gauge}
-	for i, v := range []float64{0, 1, -2.5, 0.021, 1.7e9, 1e-9, math.Inf(1), math.Inf(-1), math.NaN()} {
+	for i, v := range []float64{math.Copysign(0, -1), 1, -2.5, 0.021, 1.7e9, 1e-9, math.Inf(1), math.Inf(-1), math.NaN()} {
 		// z, y, x ... so that the input is out of order.
 		temps.Add(v, []string{"server", "check"}, "s", string(rune('z'-i)))
 	}
@@ -61,9 +61,6 @@ func TestClientLibraryReadsAndWritesTheSame(t *testing.T) {
 		t.Errorf("ours:\n%s\nthe library's, from what it parsed:\n%s", ours.String(), theirs.String())
 	}
 	for _, m := range parsed["a_gauge"].GetMetric() {
-		if m.GetLabel()[1].GetName() != "server" {
-			continue
-		}
 		if v := m.GetLabel()[1].GetValue(); v != "s" && v != "a\"b\\c\nd\uFFFDe" {
 			t.Errorf("server label read back as %q", v)
 		}
@@ -97,19 +94,52 @@ func TestOrder(t *testing.T) {
 	}
 }
 
-// Two samples with one set of labels would make a scraper refuse the whole
-// exposition, so Write refuses it first, and writes nothing.
-func TestDuplicateLabelsAreRefused(t *testing.T) {
-	f := Family{Name: "dup", Help: "h", Type: Gauge}
-	f.Add(1, []string{"a", "b"}, "1", "2")
-	f.Add(2, []string{"b", "a"}, "2", "1") // the same labels, in another order
-	var b bytes.Buffer
-	err := Write(&b, []Family{f})
-	if err == nil || !strings.Contains(err.Error(), "dup") {
-		t.Errorf("Write of duplicate samples: %v, want an error naming the metric", err)
+// What a scraper would refuse the whole exposition for, Write refuses
+// first, and writes nothing.
+func TestRefusedExpositions(t *testing.T) {
+	family := func(name string, add func(f *Family)) Family {
+		f := Family{Name: name, Help: "h", Type: Gauge}
+		add(&f)
+		return f
 	}
-	if b.Len() != 0 {
-		t.Errorf("wrote %q", b.String())
+	for _, c := range []struct {
+		name string
+		fams []Family
+		want string
+	}{
+		{"duplicate labels", []Family{family("dup", func(f *Family) {
+			f.Add(1, []string{"a", "b"}, "1", "2")
+			f.Add(2, []string{"b", "a"}, "2", "1") // the same labels, in another order
+		})}, "metric dup: two samples with the labels"},
+		{"labels equal once made UTF-8", []Family{family("utf8", func(f *Family) {
+			f.Add(1, []string{"server"}, "x\xff")
+			f.Add(2, []string{"server"}, "x\xfe")
+		})}, "metric utf8: two samples"},
+		{"two families of one name", []Family{
+			family("twice", func(f *Family) { f.Add(1, nil) }),
+			family("twice", func(f *Family) { f.Add(2, []string{"a"}, "1") }),
+		}, "metric twice: two families"},
+		{"different label names", []Family{family("mixed", func(f *Family) {
+			f.Add(1, []string{"a"}, "1")
+			f.Add(2, []string{"b"}, "1")
+		})}, "metric mixed: samples with different label names"},
+		{"fewer values than names", []Family{family("short", func(f *Family) {
+			f.Add(1, []string{"a", "b"}, "1")
+		})}, "metric short: label values and label names differ"},
+		{"more values than names", []Family{family("long", func(f *Family) {
+			f.Add(1, []string{"a"}, "1", "2")
+		})}, "metric long: label values and label names differ"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b bytes.Buffer
+			err := Write(&b, c.fams)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Write: %v, want an error with %q", err, c.want)
+			}
+			if b.Len() != 0 {
+				t.Errorf("wrote %q", b.String())
+			}
+		})
 	}
 }
 
