@@ -26,6 +26,10 @@ import (
 // maxBody caps each answer: a session creation answer is a few hundred bytes.
 const maxBody = 64 << 10
 
+// maxHeader caps each answer's headers (net/http's own default is 10 MB):
+// a BOSH answer's are a few hundred bytes.
+const maxHeader = 16 << 10
+
 // Config describes one probe.
 type Config struct {
 	URL      string // https://host:7443/http-bind/
@@ -79,7 +83,8 @@ func Probe(ctx context.Context, cfg Config) (Result, error) {
 			return dialTLS(ctx, network, addr, cfg, &res)
 		},
 		// One connection for the three requests; none kept afterwards.
-		MaxIdleConnsPerHost: 1,
+		MaxIdleConnsPerHost:    1,
+		MaxResponseHeaderBytes: maxHeader,
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -141,5 +142,22 @@ func TestProbeEndsAtTheDeadline(t *testing.T) {
 	}
 	if d := time.Since(begun); d > time.Second {
 		t.Errorf("took %v with a 300ms deadline", d)
+	}
+}
+
+// A server whose headers do not end is cut off at maxHeader, not read into
+// memory for as long as the deadline allows.
+func TestProbeRefusesHugeHeaders(t *testing.T) {
+	_, cfg := start(t, true, func(_ *server, _ int, w http.ResponseWriter) {
+		for i := range 2000 {
+			w.Header().Set(fmt.Sprintf("X-Filler-%d", i), strings.Repeat("x", 100))
+		}
+		_, _ = io.WriteString(w, created)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := Probe(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("headers exceeded %d bytes", maxHeader)) {
+		t.Errorf("err %v, want the headers refused at %d bytes", err, maxHeader)
 	}
 }
