@@ -240,32 +240,44 @@ func plural(n int, one, many string) string {
 // perfdata lists the run's metrics in the guidelines' grammar
 // 'label'=value[UOM];[warn];[crit];[min];[max]: per server the time of each
 // criterion that ran, whether it is fully available, and the days left on
-// each certificate seen; then the run's duration with -w and -c.
+// each certificate seen; then the run's duration with -w and -c. A label
+// is given once, the first time: a server given twice, or names that differ
+// only in what perfLabel replaces, would otherwise repeat it, and graphing
+// add-ons keep one value per label.
 func perfdata(r check.Result, warn, crit *nagios.Range) []string {
 	var items []string
+	seen := map[string]bool{}
+	add := func(label, value string) {
+		label = perfLabel(label)
+		if !seen[label] {
+			seen[label] = true
+			items = append(items, label+"="+value)
+		}
+	}
 	certWarn, certCrit := nagios.FormatNumber(days(r.CertWarn))+":", nagios.FormatNumber(days(r.CertCrit))+":"
 	for _, s := range r.Servers {
 		name := cleanShort(s.Target.Name)
 		for _, c := range s.Checks {
 			if c.Status != check.Skipped {
-				items = append(items, perfLabel(name+"_"+string(c.Criterion))+"="+perfSeconds(c.Duration)+";;;0;")
+				add(name+"_"+string(c.Criterion), perfSeconds(c.Duration)+";;;0;")
 			}
 		}
 		available := "0"
 		if s.Available() {
 			available = "1"
 		}
-		items = append(items, perfLabel(name+"_available")+"="+available+";;;0;1")
+		add(name+"_available", available+";;;0;1")
 		if s.SystemInfo != nil && s.SystemInfo.Certificate != nil {
-			items = append(items, perfLabel(name+"_https_cert_days")+fmt.Sprintf("=%d;%s;%s;;",
+			add(name+"_https_cert_days", fmt.Sprintf("%d;%s;%s;;",
 				certDaysLeft(s.SystemInfo.Certificate.NotAfter, r.Started), certWarn, certCrit))
 		}
 		if s.XMPP != nil && s.XMPP.Certificate != nil {
-			items = append(items, perfLabel(name+"_xmpp_cert_days")+fmt.Sprintf("=%d;%s;%s;;",
+			add(name+"_xmpp_cert_days", fmt.Sprintf("%d;%s;%s;;",
 				certDaysLeft(s.XMPP.Certificate.NotAfter, r.Started), certWarn, certCrit))
 		}
 	}
-	return append(items, "'duration'="+perfSeconds(r.Duration)+";"+rangeText(warn)+";"+rangeText(crit)+";0;")
+	add("duration", perfSeconds(r.Duration)+";"+rangeText(warn)+";"+rangeText(crit)+";0;")
+	return items
 }
 
 // perfLabel quotes a label as the guidelines ask (” for a quote inside).

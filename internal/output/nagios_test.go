@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/finessectl/finessectl/internal/check"
@@ -218,6 +220,39 @@ func TestNagiosPerfdataItems(t *testing.T) {
 	_, out = renderNagios(t, nagiosGolden{result: results["dns-failure-with-available-peer"]})
 	if !strings.Contains(out, "'finesse-c.example.com_available'=0;;;0;1 ") || strings.Contains(out, "finesse-c.example.com_xmpp'") {
 		t.Errorf("a server that failed systeminfo: available 0, no xmpp timing:\n%s", out)
+	}
+}
+
+// A label is given once: the same server twice, or two names perfLabel
+// makes one, would repeat it, and graphing add-ons keep one value per label.
+// The first server's values stand, as the exit code reads it first.
+func TestNagiosPerfdataLabelsOnce(t *testing.T) {
+	r := results["certificate-expiring-and-peer-added"]
+	first := r.Servers[0]
+	again := first
+	again.Checks = slices.Clone(first.Checks)
+	again.Checks[0].Duration = 99 * time.Second
+	spaced := first
+	spaced.Target.Name = strings.Replace(first.Target.Name, ".", " ", 1)
+	underscored := spaced
+	underscored.Target.Name = strings.Replace(first.Target.Name, ".", "_", 1)
+	r.Servers = append(slices.Clone(r.Servers), again, spaced, underscored)
+	_, out := renderNagios(t, nagiosGolden{result: r})
+	line, _, _ := strings.Cut(out, "\n")
+	_, perf, _ := strings.Cut(line, "|")
+	seen := map[string]bool{}
+	for _, item := range perfItems(perf) {
+		label, _, _ := strings.Cut(item, "=")
+		if seen[label] {
+			t.Errorf("label %s given twice:\n%s", label, perf)
+		}
+		seen[label] = true
+	}
+	if strings.Contains(perf, "=99s") {
+		t.Errorf("a repeated server's values replaced the first's:\n%s", perf)
+	}
+	if !seen["'finesse-a_example.com_systeminfo'"] {
+		t.Errorf("the first of two names perfLabel makes one is missing:\n%s", perf)
 	}
 }
 
