@@ -21,6 +21,7 @@ import (
 
 	"github.com/finessectl/finessectl/internal/probe"
 	"github.com/finessectl/finessectl/internal/textsafe"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // maxBody caps each answer: a session creation answer is a few hundred bytes.
@@ -90,7 +91,7 @@ func Probe(ctx context.Context, cfg Config) (Result, error) {
 	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	rid := randomRID()
-	b, err := post(ctx, client, cfg.URL, fmt.Sprintf(`<body content="text/xml; charset=utf-8" hold="1" rid="%d" to="%s" ver="1.6" wait="10" xml:lang="en" xmpp:version="1.0" xmlns="http://jabber.org/protocol/httpbind" xmlns:xmpp="urn:xmpp:xbosh"/>`, rid, xmlAttr(cfg.Domain)), &res)
+	b, err := post(ctx, client, cfg.URL, fmt.Sprintf(`<body content="text/xml; charset=utf-8" hold="1" rid="%d" to="%s" ver="1.6" wait="10" xml:lang="en" xmpp:version="1.0" xmlns="http://jabber.org/protocol/httpbind" xmlns:xmpp="urn:xmpp:xbosh"/>`, rid, xmltext.Escape(cfg.Domain)), &res)
 	if err != nil {
 		res.Duration = time.Since(start)
 		return res, err
@@ -100,7 +101,7 @@ func Probe(ctx context.Context, cfg Config) (Result, error) {
 		return res, errors.New("BOSH session created without a sid")
 	}
 	res.SessionID = true
-	sid := xmlAttr(b.SID)
+	sid := xmltext.Escape(b.SID)
 	// XEP-0206 lets the features come in a later answer; ask once.
 	if b.Features == nil {
 		rid++
@@ -181,10 +182,4 @@ func randomRID() uint64 {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return binary.BigEndian.Uint64(b[:])%(1<<40) + 1
-}
-
-func xmlAttr(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
 }

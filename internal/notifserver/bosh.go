@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 const (
@@ -180,7 +182,7 @@ func (s *Server) boshCreate(w http.ResponseWriter, r *http.Request, body *boshBo
 	s.logf("notifserver: BOSH session %s from %s", sid, r.RemoteAddr)
 	writeBOSH(w, "<body xmlns='"+nsHTTPBind+"' xmlns:xmpp='urn:xmpp:xbosh' xmlns:stream='http://etherx.jabber.org/streams'"+
 		" sid='"+sid+"' wait='"+strconv.Itoa(wait)+"' requests='2' inactivity='"+strconv.Itoa(int(s.bosh.inactivity.Seconds()))+
-		"' polling='5' hold='1' ver='1.6' from='"+escape(s.cfg.Domain)+"' authid='"+randomID()+"' xmpp:version='1.0'>"+
+		"' polling='5' hold='1' ver='1.6' from='"+xmltext.Escape(s.cfg.Domain)+"' authid='"+randomID()+"' xmpp:version='1.0'>"+
 		"<stream:features>"+featuresSASL+"</stream:features></body>")
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gosrc.io/xmpp/stanza"
+
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // errNoStream is a write attempted while TLS is being negotiated: nothing
@@ -125,7 +127,7 @@ func (t *tcpStream) stanzaNS() string { return "" }
 
 func (t *tcpStream) header() string {
 	return "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='" +
-		randomID() + "' from='" + escape(t.domain) + "' version='1.0'>"
+		randomID() + "' from='" + xmltext.Escape(t.domain) + "' version='1.0'>"
 }
 
 func (t *tcpStream) write(s string) error {

@@ -17,6 +17,7 @@ import (
 	"gosrc.io/xmpp/stanza"
 
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 const (
@@ -267,7 +268,7 @@ func (c *session) bind() error {
 		old.kill("conflict")
 	}
 	c.srv.logf("notifserver %s: bound %s", c.id, full)
-	return c.write(c.iqResult(&iq, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>"+escape(full)+"</jid></bind>"))
+	return c.write(c.iqResult(&iq, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>"+xmltext.Escape(full)+"</jid></bind>"))
 }
 
 // serve handles the stanzas of a bound session until the stream ends.
@@ -395,7 +396,7 @@ func (c *session) finesseUpdate(was, now finesseState) []string {
 		if now.listed {
 			subscription = "both"
 		}
-		msgs = append(msgs, "<iq"+c.f.stanzaNS()+" type='set' id='"+randomID()+"' to='"+escape(c.jid)+"'>"+
+		msgs = append(msgs, "<iq"+c.f.stanzaNS()+" type='set' id='"+randomID()+"' to='"+xmltext.Escape(c.jid)+"'>"+
 			"<query xmlns='jabber:iq:roster'>"+c.finesseItem(subscription)+"</query></iq>")
 	}
 	switch {
@@ -409,16 +410,16 @@ func (c *session) finesseUpdate(was, now finesseState) []string {
 }
 
 func (c *session) finesseItem(subscription string) string {
-	return "<item jid='" + escape(c.srv.cfg.FinesseUser+"@"+c.srv.cfg.Domain) + "' subscription='" + subscription +
-		"' name='" + escape(c.srv.cfg.FinesseUser) + "'/>"
+	return "<item jid='" + xmltext.Escape(c.srv.cfg.FinesseUser+"@"+c.srv.cfg.Domain) + "' subscription='" + subscription +
+		"' name='" + xmltext.Escape(c.srv.cfg.FinesseUser) + "'/>"
 }
 
 func (c *session) finessePresence(available bool) string {
 	bare := c.srv.cfg.FinesseUser + "@" + c.srv.cfg.Domain
 	if available {
-		return "<presence" + c.f.stanzaNS() + " from='" + escape(bare+"/"+finesseResource) + "' to='" + escape(c.jid) + "'/>"
+		return "<presence" + c.f.stanzaNS() + " from='" + xmltext.Escape(bare+"/"+finesseResource) + "' to='" + xmltext.Escape(c.jid) + "'/>"
 	}
-	return "<presence" + c.f.stanzaNS() + " type='unavailable' from='" + escape(bare) + "' to='" + escape(c.jid) + "'/>"
+	return "<presence" + c.f.stanzaNS() + " type='unavailable' from='" + xmltext.Escape(bare) + "' to='" + xmltext.Escape(c.jid) + "'/>"
 }
 
 // systemInfoMessage wraps a SystemInfo document in Finesse's pubsub
@@ -426,9 +427,9 @@ func (c *session) finessePresence(available bool) string {
 func (c *session) systemInfoMessage(systemInfoXML string) string {
 	update := "<Update><data>" + withoutDeclaration(systemInfoXML) + "</data><event>PUT</event><requestId></requestId><source>" +
 		systemInfoNode + "</source></Update>"
-	return "<message" + c.f.stanzaNS() + " from='pubsub." + escape(c.srv.cfg.Domain) + "' to='" + escape(c.jid) + "' id='" + randomID() + "'>" +
+	return "<message" + c.f.stanzaNS() + " from='pubsub." + xmltext.Escape(c.srv.cfg.Domain) + "' to='" + xmltext.Escape(c.jid) + "' id='" + randomID() + "'>" +
 		"<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='" + systemInfoNode + "'>" +
-		"<item id='" + randomID() + "'><notification xmlns='http://jabber.org/protocol/pubsub'>" + escape(update) +
+		"<item id='" + randomID() + "'><notification xmlns='http://jabber.org/protocol/pubsub'>" + xmltext.Escape(update) +
 		"</notification></item></items></event></message>"
 }
 
@@ -441,9 +442,9 @@ func (c *session) iqResult(iq *stanza.IQ, payload string) string {
 func (c *session) iqReply(iq *stanza.IQ, typ, payload string) string {
 	from := ""
 	if iq.To != "" {
-		from = " from='" + escape(iq.To) + "'"
+		from = " from='" + xmltext.Escape(iq.To) + "'"
 	}
-	return "<iq" + c.f.stanzaNS() + " type='" + typ + "' id='" + escape(iq.Id) + "'" + from + " to='" + escape(c.jid) + "'>" + payload + "</iq>"
+	return "<iq" + c.f.stanzaNS() + " type='" + typ + "' id='" + xmltext.Escape(iq.Id) + "'" + from + " to='" + xmltext.Escape(c.jid) + "'>" + payload + "</iq>"
 }
 
 // next returns the next top-level element of the client's stream. The

@@ -17,13 +17,6 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// escape makes s safe as XML text or as a quoted attribute value.
-func escape(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
-}
-
 // attr returns the value of the unprefixed attribute name of se.
 func attr(se xml.StartElement, name string) string {
 	for _, a := range se.Attr {

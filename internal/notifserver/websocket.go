@@ -16,6 +16,7 @@ import (
 	"gosrc.io/xmpp/stanza"
 
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 const (
@@ -221,7 +222,7 @@ func wrapped(msg []byte) *xml.Decoder {
 
 func (f *wsStream) opening(features string) []string {
 	return []string{
-		"<open xmlns='" + nsFraming + "' from='" + escape(f.domain) + "' id='" + randomID() + "' version='1.0' xml:lang='en'/>",
+		"<open xmlns='" + nsFraming + "' from='" + xmltext.Escape(f.domain) + "' id='" + randomID() + "' version='1.0' xml:lang='en'/>",
 		"<stream:features xmlns:stream='" + stanza.NSStream + "'>" + features + "</stream:features>",
 	}
 }

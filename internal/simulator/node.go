@@ -14,6 +14,7 @@ import (
 
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/notifserver"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // Node is one simulated Finesse server: HTTPS SystemInfo, the two
@@ -150,7 +151,7 @@ func (n *Node) webHandler(ws http.Handler) http.Handler {
 			// A 12.5 node's Tomcat answers /ws/ like any unknown path.
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, `<ApiErrors><ApiError><ErrorType>Not Found</ErrorType><ErrorData></ErrorData><ErrorMessage>`+esc(r.URL.Path)+`</ErrorMessage></ApiError></ApiErrors>`)
+			_, _ = io.WriteString(w, `<ApiErrors><ApiError><ErrorType>Not Found</ErrorType><ErrorData></ErrorData><ErrorMessage>`+xmltext.Escape(r.URL.Path)+`</ErrorMessage></ApiError></ApiErrors>`)
 		}
 	})
 }

@@ -1,13 +1,13 @@
 package simulator
 
 import (
-	"encoding/xml"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // nodeAddr is what SystemInfo says about a node of the pair.
@@ -32,7 +32,7 @@ func systemInfoXML(self nodeAddr, pair []nodeAddr, b Behaviour, now time.Time) s
 	}
 	var x strings.Builder
 	w := func(name, value string) {
-		fmt.Fprintf(&x, "  <%s>%s</%s>\n", name, esc(value), name)
+		fmt.Fprintf(&x, "  <%s>%s</%s>\n", name, xmltext.Escape(value), name)
 	}
 	x.WriteString(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?>` + "\n<SystemInfo>\n")
 	w("currentTimestamp", now.UTC().Format("2006-01-02T15:04:05.000Z"))
@@ -53,7 +53,7 @@ func systemInfoXML(self nodeAddr, pair []nodeAddr, b Behaviour, now time.Time) s
 		}
 		n := pair[i]
 		fmt.Fprintf(&x, "  <%s>\n    <host>%s</host>\n    <httpsPort>%d</httpsPort>\n    <xmppPort>%d</xmppPort>\n    <xmppSecurePort>%d</xmppSecurePort>\n  </%s>\n",
-			role, esc(n.host), n.httpsPort, n.xmppPort, n.xmppSecurePort, role)
+			role, xmltext.Escape(n.host), n.httpsPort, n.xmppPort, n.xmppSecurePort, role)
 	}
 	w("status", b.Status)
 	w("statusReason", b.StatusReason)
@@ -82,9 +82,3 @@ const outOfServiceXML = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
   </ApiError>
 </ApiErrors>
 `
-
-func esc(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
-}

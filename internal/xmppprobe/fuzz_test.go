@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // FuzzAwaitPresence feeds a server's bytes, after an opened stream, to a
@@ -123,13 +125,13 @@ func FuzzNotification(f *testing.F) {
 		info = "<SystemInfo><status>OUT_OF_SERVICE</status><statusReason>CTI</statusReason></SystemInfo>"
 	)
 	for _, s := range []string{
-		head + "<notification xmlns='urn:xmpp:push:0'>\n" + xmlAttr("<Update>\n<data>"+info+"</data>\n<event>PUT</event>\n<requestId></requestId>\n<source>/finesse/api/SystemInfo</source>\n</Update>") + "\n</notification>" + tail,
-		head + "<notification xmlns='http://jabber.org/protocol/pubsub'>" + xmlAttr("<Update><source>/s</source><event>put</event><data>"+info+"</data></Update>") + "</notification>" + tail,
+		head + "<notification xmlns='urn:xmpp:push:0'>\n" + xmltext.Escape("<Update>\n<data>"+info+"</data>\n<event>PUT</event>\n<requestId></requestId>\n<source>/finesse/api/SystemInfo</source>\n</Update>") + "\n</notification>" + tail,
+		head + "<notification xmlns='http://jabber.org/protocol/pubsub'>" + xmltext.Escape("<Update><source>/s</source><event>put</event><data>"+info+"</data></Update>") + "</notification>" + tail,
 		head + "<notification xmlns='urn:xmpp:push:0'><Update><event>POST</event><data>" + info + "</data></Update></notification>" + tail,
 		head + "<notification><![CDATA[<Update><data>" + info + "</data></Update>]]></notification>" + tail,
 		head + "<notification>&lt;Update&gt;&lt;data&gt;</notification>" + tail,
-		head + "<notification>" + xmlAttr("<Update><data>"+info+"</data><data/></Update>") + "</notification>" + tail,
-		head + "<notification>" + xmlAttr("<Update/><Update/>") + "</notification>" + tail,
+		head + "<notification>" + xmltext.Escape("<Update><data>"+info+"</data><data/></Update>") + "</notification>" + tail,
+		head + "<notification>" + xmltext.Escape("<Update/><Update/>") + "</notification>" + tail,
 		head + "<entry xmlns='http://www.w3.org/2005/Atom'>\u202enot Finesse</entry>" + tail,
 		"<message><event xmlns='http://jabber.org/protocol/pubsub#event'><purge node='/p'/><items node='/n'/></event></message>",
 		"<message><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='/n'><item/><item><a/><notification/></item></items></event></message>",

@@ -16,6 +16,7 @@ import (
 	"gosrc.io/xmpp/stanza"
 
 	"github.com/finessectl/finessectl/internal/textsafe"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // Notification is a pubsub notification Finesse pushed. Node, Source and
@@ -186,7 +187,7 @@ func (s *Session) nextLive(ctx context.Context, want string, writeTimeout time.D
 func (s *Session) ping(ctx context.Context, cfg ListenConfig) error {
 	t := time.NewTicker(cfg.PingInterval)
 	defer t.Stop()
-	to := xmlAttr(s.cfg.Domain)
+	to := xmltext.Escape(s.cfg.Domain)
 	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():

@@ -15,6 +15,7 @@ import (
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/simulator"
 	"github.com/finessectl/finessectl/internal/systeminfo"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // liveWait bounds every wait for something that should happen promptly.
@@ -410,7 +411,7 @@ func TestDecodeMessage(t *testing.T) {
 		tail = "</item></items></event></message>"
 		info = "<SystemInfo><status>IN_SERVICE</status></SystemInfo>"
 	)
-	escaped := xmlAttr
+	escaped := xmltext.Escape
 	tests := []struct {
 		name string
 		in   string

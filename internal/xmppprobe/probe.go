@@ -32,6 +32,7 @@ import (
 
 	"github.com/finessectl/finessectl/internal/finesse"
 	"github.com/finessectl/finessectl/internal/probe"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // TLSMode is how the probe secures the stream.
@@ -400,9 +401,9 @@ func (s *Session) sendHeld(request string) error {
 // header starts a stream, or restarts it.
 func (s *Session) header() string {
 	if s.cfg.Transport == WebSocket {
-		return "<open xmlns='" + nsFraming + "' to='" + xmlAttr(s.cfg.Domain) + "' version='1.0'/>"
+		return "<open xmlns='" + nsFraming + "' to='" + xmltext.Escape(s.cfg.Domain) + "' version='1.0'/>"
 	}
-	return "<?xml version='1.0'?><stream:stream to='" + xmlAttr(s.cfg.Domain) +
+	return "<?xml version='1.0'?><stream:stream to='" + xmltext.Escape(s.cfg.Domain) +
 		"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 }
 
@@ -528,7 +529,7 @@ func (s *Session) auth(user, password string) error {
 // ahead of the features that offer binding: bind reads them first.
 func bindRequest(resource string) string {
 	return "<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" +
-		xmlAttr(resource) + "</resource></bind></iq>"
+		xmltext.Escape(resource) + "</resource></bind></iq>"
 }
 
 // bind reads the answer to the bind request (sent only now in Lockstep) and
@@ -701,8 +702,8 @@ func (s *Session) onIQ(iq *stanza.IQ) string {
 	if iq.Type != stanza.IQTypeGet && iq.Type != stanza.IQTypeSet {
 		return ""
 	}
-	id := xmlAttr(iq.Id)
-	to := xmlAttr(iq.From)
+	id := xmltext.Escape(iq.Id)
+	to := xmltext.Escape(iq.From)
 	_, isRosterPush := iq.Payload.(*stanza.RosterItems)
 	if isRosterPush || (iq.Any != nil && iq.Any.XMLName.Space == "urn:xmpp:ping") {
 		return "<iq type='result' id='" + id + "' to='" + to + "'/>"
@@ -912,12 +913,6 @@ func bareJID(jid string) string {
 		jid = jid[:i]
 	}
 	return strings.ToLower(jid)
-}
-
-func xmlAttr(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
 }
 
 // NewResource returns a resource unique to this run. A fixed resource would
