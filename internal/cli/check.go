@@ -351,11 +351,17 @@ func runCheck(ctx context.Context, all *CheckOptions) error {
 	code := res.ExitCode()
 	// The textfile is written whatever is printed, -q included: a cron job
 	// feeding node_exporter wants the metrics and no mail. A failure to write
-	// it must not hide the verdict: the report still follows, and the exit
-	// code is the check's when a server failed.
+	// it must not hide a failed server: the report still follows, and the
+	// exit code is the check's. When every server passed, the failure is the
+	// run's outcome, and the only thing reported: a passing report followed
+	// by an error would be two JSON documents, or a Nagios OK line over an
+	// UNKNOWN state.
 	var textfileErr error
 	if opts.Textfile != "" {
 		textfileErr = metrics.WriteTextfile(opts.Textfile, res)
+	}
+	if textfileErr != nil && code == finesse.OK {
+		return usageError("--textfile: %v", textfileErr)
 	}
 	// Quiet is silent only when every server passed: a degraded pair that
 	// exits 0 under --require any is still news for whoever reads cron mail.
@@ -384,9 +390,6 @@ func runCheck(ctx context.Context, all *CheckOptions) error {
 		return &exitError{Code: finesse.Internal, Err: fmt.Errorf("write report: %w", err)}
 	}
 	if textfileErr != nil {
-		if code == finesse.OK {
-			return usageError("--textfile: %v", textfileErr)
-		}
 		fmt.Fprintf(opts.IO.ErrOut, "finessectl: --textfile: %v\n", textfileErr)
 	}
 	if code != finesse.OK {

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,9 +54,29 @@ func TestPrometheusOutputAndTextfile(t *testing.T) {
 	}
 	assertSuccess(t, data, servers, []float64{1, 1})
 
-	code, tio = run("--textfile", filepath.Join(t.TempDir(), "missing", "finesse.prom"))
-	if code != 64 || !strings.Contains(tio.errOut.String(), "--textfile") {
-		t.Fatalf("textfile in a missing directory: exit %d, stderr %q", code, tio.errOut)
+	// When every server passed, the textfile's failure is the outcome, and
+	// the only thing reported: one document, one plugin state.
+	missing := filepath.Join(t.TempDir(), "missing", "finesse.prom")
+	code, tio = run("--textfile", missing)
+	if code != 64 || !strings.Contains(tio.errOut.String(), "--textfile") || tio.out.Len() != 0 {
+		t.Fatalf("textfile in a missing directory: exit %d, stdout %q, stderr %q", code, tio.out, tio.errOut)
+	}
+	code, tio = run("-o", "json", "--textfile", missing)
+	dec := json.NewDecoder(tio.out)
+	var doc struct {
+		ExitCode int    `json:"exit_code"`
+		Error    string `json:"error"`
+	}
+	if err := dec.Decode(&doc); err != nil || code != 64 || doc.ExitCode != 64 || !strings.Contains(doc.Error, "--textfile") {
+		t.Fatalf("-o json, textfile in a missing directory: exit %d, document %+v (%v)", code, doc, err)
+	}
+	if err := dec.Decode(&doc); err != io.EOF {
+		t.Errorf("-o json wrote a second document, or more (%v): %+v", err, doc)
+	}
+	code, tio = run("-o", "nagios", "--textfile", missing)
+	if first, _, _ := strings.Cut(tio.out.String(), "\n"); code != 3 || !strings.HasPrefix(first, "FINESSE UNKNOWN - ") ||
+		strings.Count(tio.out.String(), "FINESSE ") != 1 {
+		t.Fatalf("-o nagios, textfile in a missing directory: exit %d, want 3 and one UNKNOWN state:\n%s", code, tio.out)
 	}
 	// A textfile that cannot be written does not hide an outage: the report
 	// and the check's exit code still come.
