@@ -73,6 +73,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./internal/check
 	$(GO) test -run '^$$' -fuzz '^FuzzAwaitPresence$$' -fuzztime $(FUZZTIME) ./internal/xmppprobe
 	$(GO) test -run '^$$' -fuzz '^FuzzNotification$$' -fuzztime $(FUZZTIME) ./internal/xmppprobe
+	$(GO) test -run '^$$' -fuzz '^FuzzLine$$' -fuzztime $(FUZZTIME) ./internal/textsafe
+	$(GO) test -run '^$$' -fuzz '^FuzzWebSocketMessage$$' -fuzztime $(FUZZTIME) ./internal/notifserver
 
 clean:
 	rm -rf bin

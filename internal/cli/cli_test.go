@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -372,6 +375,56 @@ func TestREADMEListsEveryCheckFlag(t *testing.T) {
 			t.Errorf("README.md's flag table has no row for --%s", f.Name)
 		}
 	})
+}
+
+// 'make fuzz' runs every fuzz target of the repository, in its package, and
+// the README's table of hostile input names each.
+func TestMakeFuzzRunsEveryFuzzTarget(t *testing.T) {
+	root := filepath.Join("..", "..")
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fuzzFunc := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`)
+	found := 0
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() && (d.Name() == ".git" || d.Name() == "bin") {
+			return cmp.Or(err, filepath.SkipDir)
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		pkg, err := filepath.Rel(root, filepath.Dir(path))
+		if err != nil {
+			return err
+		}
+		for _, m := range fuzzFunc.FindAllSubmatch(src, -1) {
+			found++
+			name := string(m[1])
+			line := fmt.Sprintf("-fuzz '^%s$$' -fuzztime $(FUZZTIME) ./%s\n", name, filepath.ToSlash(pkg))
+			if !strings.Contains(string(makefile), line) {
+				t.Errorf("make fuzz does not run %s of ./%s (want a line ending %q)", name, pkg, line)
+			}
+			if !strings.Contains(string(readme), "`"+name+"`") {
+				t.Errorf("README.md does not name %s", name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found < 8 {
+		t.Errorf("found %d fuzz targets, want the 8 or more there are", found)
+	}
 }
 
 // The README's exit-code table is the published contract; it must say what
