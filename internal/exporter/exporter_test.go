@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -146,5 +147,33 @@ func TestPageEscapesAndLinksLogs(t *testing.T) {
 	}
 	if log := scrape(t, srv.URL+"/logs?id=1"); !strings.Contains(log, "<img src=x>") {
 		t.Errorf("log:\n%s", log)
+	}
+}
+
+// The page lists the last logSize probes, newest first, and /logs keeps
+// theirs only: memory does not grow with the scrapes.
+func TestPageKeepsTheLastProbes(t *testing.T) {
+	srv, _ := newTestServer(t, 0, passed)
+	for i := range logSize + 5 {
+		scrape(t, srv.URL+"/probe?target=t"+strconv.Itoa(i)+".example")
+	}
+	page := scrape(t, srv.URL+"/")
+	if n := strings.Count(page, `<a href="/logs?id=`); n != logSize {
+		t.Errorf("page lists %d probes, want the last %d", n, logSize)
+	}
+	newest, oldest := strings.Index(page, ">t104.example<"), strings.Index(page, ">t5.example<")
+	if newest < 0 || oldest < 0 || newest > oldest || strings.Contains(page, ">t4.example<") {
+		t.Errorf("want t104 first and t5 last, t4 gone:\n%s", page)
+	}
+	resp, err := http.Get(srv.URL + "/logs?id=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/logs of a probe beyond the last %d: %d, want 404", logSize, resp.StatusCode)
+	}
+	if log := scrape(t, srv.URL+"/logs?id=6"); log == "" {
+		t.Error("/logs of the oldest probe kept is empty")
 	}
 }

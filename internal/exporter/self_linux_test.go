@@ -21,13 +21,22 @@ import (
 func TestOwnMetrics(t *testing.T) {
 	srv, _ := newTestServer(t, time.Hour, passed)
 	scrape(t, srv.URL+"/probe?target=a.example")
-	resp, err := http.Get(srv.URL + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As Prometheus asks; given explicitly, the client leaves the body as sent.
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 		t.Errorf("Content-Type %q", ct)
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+		t.Errorf("Content-Encoding %q, want none: the README says answers are not compressed", ce)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(resp.Body)
@@ -74,6 +83,14 @@ func TestOwnMetrics(t *testing.T) {
 	}
 	if v := value("go_memstats_heap_alloc_bytes", dto.MetricType_GAUGE); !(v > 0) {
 		t.Errorf("heap %v", v)
+	}
+	if heap, sys := value("go_memstats_heap_alloc_bytes", dto.MetricType_GAUGE), value("go_memstats_sys_bytes", dto.MetricType_GAUGE); !(sys > heap) {
+		t.Errorf("memory from the system %v, want above the heap in use %v", sys, heap)
+	}
+	for _, gone := range []string{"go_gc_duration_seconds", "go_threads"} {
+		if fams[gone] != nil {
+			t.Errorf("%s is exported; the README says the client library's other series are not", gone)
+		}
 	}
 	now := float64(time.Now().UnixNano()) / 1e9
 	if v := value("process_start_time_seconds", dto.MetricType_GAUGE); !(v > now-3600 && v <= now) {
