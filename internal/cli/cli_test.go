@@ -377,6 +377,46 @@ func TestREADMEListsEveryCheckFlag(t *testing.T) {
 	})
 }
 
+// The default column of the README's flag table is each flag's default: a
+// value in backquotes is the flag's own, "off" and "on" a boolean's, and
+// words or placeholders (none, system roots, `$FINESSE_USER`,
+// `finesse@<xmppDomain>` ...) a flag whose own default is empty, filled in
+// elsewhere.
+func TestREADMEFlagDefaults(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(?:-\\w, )?--([a-z-]+)[^`]*`(?: / `[^`]*`)? \\| ([^|]*) \\|")
+	defaults := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		defaults[m[1]] = strings.TrimSpace(m[2])
+	}
+	checked := 0
+	NewCmdCheck(newTestIO(nil, "").ios, nil).Flags().VisitAll(func(f *pflag.Flag) {
+		doc, ok := defaults[f.Name]
+		if !ok {
+			return // TestREADMEListsEveryCheckFlag reports it
+		}
+		checked++
+		switch {
+		case f.Value.Type() == "bool":
+			if want := map[string]string{"false": "off", "true": "on"}[f.DefValue]; doc != want {
+				t.Errorf("--%s: README default %q, want %q", f.Name, doc, want)
+			}
+		case strings.HasPrefix(doc, "`") && strings.HasSuffix(doc, "`") && !strings.ContainsAny(doc[1:len(doc)-1], "`$<"):
+			if doc[1:len(doc)-1] != f.DefValue {
+				t.Errorf("--%s: README default %s, the flag's is %q", f.Name, doc, f.DefValue)
+			}
+		case f.DefValue != "" && f.DefValue != "0" && f.DefValue != "[]":
+			t.Errorf("--%s: README default %q in words, the flag's is %q", f.Name, doc, f.DefValue)
+		}
+	})
+	if checked < 25 {
+		t.Errorf("compared %d defaults; the table's rows were not read", checked)
+	}
+}
+
 // 'make fuzz' runs every fuzz target of the repository, in its package, and
 // the README's table of hostile input names each.
 func TestMakeFuzzRunsEveryFuzzTarget(t *testing.T) {
