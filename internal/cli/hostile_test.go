@@ -103,6 +103,15 @@ func TestHostileXMPPTextIsCappedAndSafe(t *testing.T) {
 					t.Fatalf("the report lacks %q:\n%.3000s", want, out)
 				}
 			}
+			// The server's text, all of it 'a' but its first characters, is
+			// capped at 1,000 characters wherever it appears.
+			for _, s := range strs {
+				for _, run := range strings.FieldsFunc(s, func(r rune) bool { return r != 'a' }) {
+					if len(run) > 1000 {
+						t.Fatalf("%d characters of the server's text in one string of the %s report, want at most 1,000", len(run), format)
+					}
+				}
+			}
 		})
 	}
 }
