@@ -320,3 +320,42 @@ func TestConfigClustersEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// The config file's password_file is held to the flag's rule (mode 0600 or
+// stricter), and its relative paths, textfile included, are relative to
+// the config file, not to where cron runs the command.
+func TestConfigPasswordFileModeAndRelativeTextfile(t *testing.T) {
+	cl, caFile := startSimulator(t, 1, "1080001", "pw-relative")
+	_, _, secure := cl.Nodes[0].Ports()
+	dir := t.TempDir()
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(dir, "probe.pw")
+	if err := os.WriteFile(pw, []byte("pw-relative\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, "defaults:\n  user: \"1080001\"\n  password_file: probe.pw\n  ca_file: ca.pem\n"+
+		"  textfile: site1.prom\n  timeout: 3s\n  presence_timeout: 1s\nclusters:\n  site1:\n"+
+		"    servers: ["+cl.Nodes[0].HTTPSAddr()+"]\n    xmpp_port: "+strconv.Itoa(secure)+"\n")
+
+	tio := newTestIO(nil, "")
+	if code := Main(context.Background(), []string{"check", "--config", cfg}, tio.ios, ""); code != 64 ||
+		!strings.Contains(tio.errOut.String(), "chmod 600 "+pw) {
+		t.Fatalf("a password_file readable by others: exit %d, want 64 and the chmod to run\n%s", code, tio.errOut)
+	}
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tio = newTestIO(nil, "")
+	if code := Main(context.Background(), []string{"check", "-q", "--config", cfg}, tio.ios, ""); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, tio.out, tio.errOut)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "site1.prom")); err != nil || !strings.Contains(string(data), "finesse_probe_success") {
+		t.Errorf("textfile next to the config file: %v\n%s", err, data)
+	}
+}

@@ -356,3 +356,29 @@ func TestSimulateHelpListsTransportsAndScenarios(t *testing.T) {
 		}
 	}
 }
+
+// --write-ca saves the CA where the check command printed reads it, and a
+// FINESSE_PASSWORD given to simulate is the probe's password: the banner
+// refers to it without printing it, and the fixed password no longer logs
+// in.
+func TestSimulateWriteCAAndOwnPassword(t *testing.T) {
+	caFile := filepath.Join(t.TempDir(), "sim-ca.pem")
+	r := startCommand(map[string]string{"FINESSE_PASSWORD": "own-secret-pw"}, "simulate", "--https-port", "0", "--xmpp-port", "0",
+		"--xmpp-secure-port", "0", "--bosh-port", "0", "--user", "probe", "--write-ca", caFile)
+	r.waitFor(t, func() bool { return strings.Contains(r.out.String(), "Stop with Ctrl-C.") })
+	defer r.stop(t)
+	banner := r.out.String()
+	line := regexp.MustCompile(`(?m)^  FINESSE_USER=probe FINESSE_PASSWORD="\$FINESSE_PASSWORD" finessectl (check .*)$`).FindStringSubmatch(banner)
+	if line == nil || !strings.Contains(line[1], "--ca-file "+caFile+" ") || strings.Contains(banner, "own-secret-pw") {
+		t.Fatalf("banner does not print the check with --ca-file %s and the password by reference only:\n%s", caFile, banner)
+	}
+	if pem, err := os.ReadFile(caFile); err != nil || !strings.HasPrefix(string(pem), "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("--write-ca %s: %v\n%s", caFile, err, pem)
+	}
+	for password, want := range map[string]int{"own-secret-pw": 0, "simulator-only-password": 22} {
+		tio := newTestIO(map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": password}, "")
+		if code := Main(context.Background(), append(strings.Fields(line[1]), "-t", "2s"), tio.ios, ""); code != want {
+			t.Errorf("password %q: exit %d, want %d\n%s", password, code, want, tio.out)
+		}
+	}
+}
