@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"net"
 	"reflect"
 	"testing"
@@ -73,6 +74,29 @@ func TestPeersAddTheAlternateNodeOnce(t *testing.T) {
 	}
 	if res := Run(context.Background(), []Target{a, b}, opts); len(res.Servers) != 2 {
 		t.Fatalf("%d servers checked for a pair given whole", len(res.Servers))
+	}
+}
+
+// A peer that PeerAllowed refuses is not checked: its name came from a
+// server's SystemInfo, and its check would send the password there.
+func TestPeersRefusedAreNotChecked(t *testing.T) {
+	cl, opts := startSimulator(t, 2, simulator.Healthy, "1080001")
+	opts.Resolver = nettest.DNS(t, map[string]net.IP{
+		cl.Nodes[0].Host: net.ParseIP("127.0.0.1"),
+		cl.Nodes[1].Host: net.ParseIP("127.0.0.2"),
+	})
+	opts.Peers = true
+	var asked []string
+	opts.PeerAllowed = func(t Target) error {
+		asked = append(asked, t.Host)
+		return errors.New("not told of it")
+	}
+	res := Run(context.Background(), []Target{nodeTarget(t, cl.Nodes[0])}, opts)
+	if len(res.Servers) != 1 || !res.Servers[0].Available() {
+		t.Fatalf("%d servers checked, want only the one given, available", len(res.Servers))
+	}
+	if len(asked) != 1 || asked[0] != cl.Nodes[1].Host {
+		t.Errorf("PeerAllowed asked about %v, want %s once", asked, cl.Nodes[1].Host)
 	}
 }
 

@@ -89,7 +89,13 @@ type Options struct {
 	Require     Require // RequireAll when empty
 	// Peers adds the alternate node each server's SystemInfo names, once,
 	// checked after the servers given.
-	Peers              bool
+	Peers bool
+	// PeerAllowed, when set, is asked about each such node before it is
+	// checked; one it refuses is not checked and not in the result. A
+	// peer's name comes from a server's SystemInfo, and its check sends
+	// the probe password: serve's way of keeping that password to the
+	// hosts it was told of.
+	PeerAllowed        func(Target) error
 	CertWarn, CertCrit time.Duration
 	Now                func() time.Time // time.Now when nil
 	// Logins, when set, is asked before every login and told how it
@@ -160,7 +166,7 @@ func Run(ctx context.Context, targets []Target, opts Options) Result {
 	res := Result{Require: opts.Require, Started: opts.Now(), CertWarn: opts.CertWarn, CertCrit: opts.CertCrit}
 	res.Servers = runRound(ctx, targets, opts)
 	if opts.Peers {
-		peers, of := peerTargets(targets, res.Servers)
+		peers, of := peerTargets(targets, res.Servers, opts.PeerAllowed)
 		for i, s := range runRound(ctx, peers, opts) {
 			s.PeerOf = of[i]
 			res.Servers = append(res.Servers, s)
@@ -219,8 +225,9 @@ func (o Options) SystemInfoClient() *systeminfo.Client {
 
 // peerTargets are the alternate nodes the results' SystemInfo names that
 // are not among the servers checked already, each once, with the server
-// that named it. A name that is not a valid host is passed over.
-func peerTargets(targets []Target, results []ServerResult) (peers []Target, of []string) {
+// that named it. A name that is not a valid host is passed over, and so is
+// one allowed refuses, when it is set.
+func peerTargets(targets []Target, results []ServerResult, allowed func(Target) error) (peers []Target, of []string) {
 	seen := map[string]bool{}
 	for _, t := range targets {
 		seen[strings.ToLower(t.Host)] = true
@@ -238,6 +245,9 @@ func peerTargets(targets []Target, results []ServerResult) (peers []Target, of [
 			continue
 		}
 		seen[strings.ToLower(t.Host)] = true
+		if allowed != nil && allowed(t) != nil {
+			continue
+		}
 		peers, of = append(peers, t), append(of, r.Target.Name)
 	}
 	return peers, of

@@ -218,6 +218,16 @@ func (o *ServeOptions) probe(req exporter.Request) (exporter.Probe, error) {
 	if p.Options, p.Targets, err = run.resolve(); err != nil {
 		return p, err
 	}
+	// With --peers, the alternate node a server's SystemInfo names is
+	// held to the same rule as a target: whoever controls an allowed
+	// server's SystemInfo must not choose where the password goes.
+	p.Options.PeerAllowed = func(t check.Target) error {
+		err := o.allowed(t, file)
+		if err != nil {
+			o.logf("--peers: %s, the alternate node a SystemInfo names, not checked: %v", t.Name, err)
+		}
+		return err
+	}
 	configPath := ""
 	if file != nil {
 		configPath = file.Path

@@ -537,3 +537,28 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// With --peers, serve checks the alternate node a server's SystemInfo names
+// only when a scrape could name it too: otherwise whoever controls an
+// allowed server's SystemInfo would choose where the password goes.
+func TestServePeersAreHeldToTheAllowList(t *testing.T) {
+	cl, caFile := startSimulator(t, 2, "probe", "pw-serve-peers")
+	node := cl.Nodes[0]
+	_, _, secure := node.Ports()
+	env := map[string]string{"FINESSE_USER": "probe", "FINESSE_PASSWORD": "pw-serve-peers"}
+	// serveArgs allows 127.*: the node given, not the name its SystemInfo
+	// gives its peer.
+	base, logs := startServe(t, env, serveArgs(caFile, secure, "--peers", "--min-interval", "0")...)
+	got := probe(t, base, "target="+url.QueryEscape(node.HTTPSAddr()), "")
+	if got["finesse_probe_success{server="+node.HTTPSAddr()+"}"] != 1 {
+		t.Errorf("the node given: %v", got)
+	}
+	for series := range got {
+		if strings.Contains(series, cl.Nodes[1].Host) {
+			t.Errorf("the peer %s, allowed by no pattern, was checked: %s", cl.Nodes[1].Host, series)
+		}
+	}
+	if !strings.Contains(logs.String(), "--peers: "+cl.Nodes[1].Host) || !strings.Contains(logs.String(), "not checked") {
+		t.Errorf("the log does not say the peer was not checked:\n%s", logs)
+	}
+}
