@@ -153,7 +153,7 @@ func post(ctx context.Context, client *http.Client, url, payload string, res *Re
 		return body{}, &Error{Status: resp.StatusCode}
 	}
 	var b body
-	if err := xml.NewDecoder(bytes.NewReader(data)).Decode(&b); err != nil {
+	if err := xmltext.LimitDepth(xmltext.RawTokens(xml.NewDecoder(bytes.NewReader(data)))).Decode(&b); err != nil {
 		return body{}, fmt.Errorf("BOSH answer is not a <body/>: %s", textsafe.Line(err.Error(), 200))
 	}
 	if b.Type == "terminate" {

@@ -32,10 +32,11 @@ func hostileXMPP(filler int) func(*tls.Conn) {
 	}
 }
 
-// Text from a hostile Notification Service is capped and made printable in
-// every output format: no 3-million-character line, and no raw bidi, C0 or
-// C1 character in the text report or in decoded JSON strings.
-func TestHostileXMPPTextIsCappedAndSafe(t *testing.T) {
+// hostileLab is a CA in a file, a server certificate for 127.0.0.1 from it,
+// and a SystemInfo server that answers IN_SERVICE with it, for tests whose
+// hostile peer is the Notification Service.
+func hostileLab(t *testing.T) (caFile string, serverTLS *tls.Config, siAddr string) {
+	t.Helper()
 	ca, err := pki.NewCA("hostile test CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -44,17 +45,25 @@ func TestHostileXMPPTextIsCappedAndSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
 	if err := ca.WriteCertFile(caFile); err != nil {
 		t.Fatal(err)
 	}
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}
+	serverTLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}
 	si := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "<SystemInfo><status>IN_SERVICE</status><xmppDomain>finesse.test</xmppDomain></SystemInfo>")
 	}))
 	si.TLS = serverTLS
 	si.StartTLS()
-	defer si.Close()
+	t.Cleanup(si.Close)
+	return caFile, serverTLS, si.Listener.Addr().String()
+}
+
+// Text from a hostile Notification Service is capped and made printable in
+// every output format: no 3-million-character line, and no raw bidi, C0 or
+// C1 character in the text report or in decoded JSON strings.
+func TestHostileXMPPTextIsCappedAndSafe(t *testing.T) {
+	caFile, serverTLS, siAddr := hostileLab(t)
 
 	env := map[string]string{"FINESSE_USER": "1080001", "FINESSE_PASSWORD": "pw"}
 	for _, tc := range []struct {
@@ -72,7 +81,7 @@ func TestHostileXMPPTextIsCappedAndSafe(t *testing.T) {
 			_, xmppPort, _ := net.SplitHostPort(nettest.TLS(t, serverTLS, hostileXMPP(tc.filler)))
 			tio := newTestIO(env, "")
 			code := Main(context.Background(), []string{"check", "-o", format, "-t", "5s", "--ca-file", caFile,
-				"--xmpp-port", xmppPort, si.Listener.Addr().String()}, tio.ios, "")
+				"--xmpp-port", xmppPort, siAddr}, tio.ios, "")
 			if code != 20 {
 				t.Fatalf("exit %d, want 20\n%.2000s", code, tio.out)
 			}
@@ -128,5 +137,27 @@ func walkJSONStrings(v any, fn func(string)) {
 		for _, e := range v {
 			walkJSONStrings(e, fn)
 		}
+	}
+}
+
+// A Notification Service that only opens elements is refused at the depth
+// limit, not after decoding 4 MiB into a stack of open elements (190 MB of
+// memory per server before the limit, measured by hostile-server testing).
+func TestDeeplyNestedXMPPIsRefused(t *testing.T) {
+	caFile, serverTLS, siAddr := hostileLab(t)
+	deep := func(c *tls.Conn) {
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "+
+			"from='finesse.test' id='x' version='1.0'><stream:features>"+strings.Repeat("<a>", 1<<20))
+		_, _ = io.Copy(io.Discard, c)
+	}
+	_, xmppPort, _ := net.SplitHostPort(nettest.TLS(t, serverTLS, deep))
+	tio := newTestIO(map[string]string{"FINESSE_USER": "1080001", "FINESSE_PASSWORD": "pw"}, "")
+	code := Main(context.Background(), []string{"check", "-t", "5s", "--ca-file", caFile, "--xmpp-port", xmppPort, siAddr}, tio.ios, "")
+	if code != 20 || !strings.Contains(tio.out.String(), "nested more than 64 deep") {
+		t.Errorf("exit %d, want 20 naming the depth limit:\n%s", code, tio.out)
 	}
 }

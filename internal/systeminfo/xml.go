@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/finessectl/finessectl/internal/textsafe"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // The helpers below walk tokens instead of using xml.Unmarshal because
@@ -35,8 +36,9 @@ func openRoot(data []byte, want string) (*xml.Decoder, error) {
 	if trimmed[0] != '<' {
 		return nil, fmt.Errorf("not XML: starts %s", quote(trimmed, 40))
 	}
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.CharsetReader = charsetReader
+	raw := xml.NewDecoder(bytes.NewReader(data))
+	raw.CharsetReader = charsetReader
+	d := xmltext.LimitDepth(xmltext.RawTokens(raw))
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {

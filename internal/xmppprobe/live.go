@@ -243,8 +243,14 @@ type pubsubEvent struct {
 // child of an event. A message that is no pubsub event yields none. Only a
 // message that is not well-formed XML is an error: the stream cannot go on.
 func decodeMessage(d *xml.Decoder, se *xml.StartElement) ([]Notification, error) {
+	// The stream's decoder gives tokens, not bytes, and an innerxml field
+	// needs bytes: the message is encoded again and decoded from those.
+	doc, err := xmltext.Reencode(d, *se)
+	if err != nil {
+		return nil, err
+	}
 	var m eventMessage
-	if err := d.DecodeElement(&m, se); err != nil {
+	if err := xml.Unmarshal(doc, &m); err != nil {
 		return nil, err
 	}
 	var notes []Notification
@@ -295,6 +301,12 @@ type update struct {
 // their names in any case. One given twice makes the Update unusable, as a
 // second <data> could hide an OUT_OF_SERVICE behind an IN_SERVICE.
 func parseUpdate(doc []byte) (update, error) {
+	// Decoded from bytes for its innerxml, so held to the stream's depth
+	// limit first: the document is text of the stanza, which the stream's
+	// limit did not see nested.
+	if err := xmltext.CheckDepth(doc); err != nil {
+		return update{}, err
+	}
 	d := xml.NewDecoder(bytes.NewReader(doc))
 	root, err := nextElement(d)
 	if err != nil {

@@ -407,13 +407,23 @@ func (s *Session) header() string {
 		"' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 }
 
+// streamDecoder is the decoder of a stream read from r: elements nested no
+// deeper than xmltext.MaxDepth, and over WebSocket RFC 7395's framing made
+// the RFC 6120 stream the probe reads. It gives tokens, not bytes: an
+// innerxml field stays empty (decodeMessage encodes again what needs one).
+func streamDecoder(r io.Reader, websocket bool) *xml.Decoder {
+	raw := xml.NewDecoder(r)
+	tokens := xmltext.RawTokens(raw)
+	if websocket {
+		tokens = &framing{d: raw}
+	}
+	return xmltext.LimitDepth(tokens)
+}
+
 // readFeatures reads the server's stream header, with the fresh parser that
 // every stream start needs, and the features that follow it.
 func (s *Session) readFeatures() error {
-	s.dec = xml.NewDecoder(s.reader)
-	if s.cfg.Transport == WebSocket {
-		s.dec = xml.NewTokenDecoder(&framing{d: s.dec})
-	}
+	s.dec = streamDecoder(s.reader, s.cfg.Transport == WebSocket)
 	if _, err := stanza.InitStream(s.dec); err != nil {
 		return s.readErr(err)
 	}
@@ -824,7 +834,7 @@ func (s *Session) readErr(err error) error {
 		return nil
 	case s.limit.exceeded:
 		return ErrTooMuchData
-	case errors.As(err, new(*wsClosedError)) || errors.Is(err, ErrTooMuchData):
+	case errors.As(err, new(*wsClosedError)) || errors.Is(err, ErrTooMuchData) || errors.Is(err, xmltext.ErrTooDeep):
 		return err
 	case s.limit.eof || errors.Is(err, io.EOF):
 		return fmt.Errorf("server closed the connection without ending the stream: %w", io.EOF)
