@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -99,10 +100,18 @@ func (s *Session) upgrade(ctx context.Context) error {
 
 // cappedConn reads through limit until limit is set to nil: it bounds the
 // upgrade's HTTP answer only, as the messages after it have their own cap.
+// It is the connection gorilla/websocket is given, and it keeps gorilla's
+// deadlines off the socket: gorilla clears the deadline after the handshake
+// and sets its own write deadline, none unless asked, before every frame,
+// which would undo the session's (Close's grace, a ping's timeout). The
+// session sets its deadlines on the socket itself.
 type cappedConn struct {
 	net.Conn
 	limit *limitReader
 }
+
+func (c *cappedConn) SetDeadline(time.Time) error      { return nil }
+func (c *cappedConn) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *cappedConn) Read(p []byte) (int, error) {
 	if c.limit == nil {

@@ -1,13 +1,16 @@
 package xmppprobe
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -310,5 +313,75 @@ func TestQualify(t *testing.T) {
 		if got := qualify(in); got != want {
 			t.Errorf("qualify(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// deadlineRecorder is a socket that records the deadlines set on it.
+type deadlineRecorder struct {
+	net.Conn
+	mu  sync.Mutex
+	set []time.Time
+}
+
+func (r *deadlineRecorder) SetDeadline(t time.Time) error { r.record(t); return r.Conn.SetDeadline(t) }
+func (r *deadlineRecorder) SetWriteDeadline(t time.Time) error {
+	r.record(t)
+	return r.Conn.SetWriteDeadline(t)
+}
+func (r *deadlineRecorder) SetReadDeadline(t time.Time) error {
+	r.record(t)
+	return r.Conn.SetReadDeadline(t)
+}
+
+func (r *deadlineRecorder) record(t time.Time) {
+	r.mu.Lock()
+	r.set = append(r.set, t)
+	r.mu.Unlock()
+}
+
+// Over WebSocket, the session's deadlines stay on the socket: gorilla clears
+// the deadline after its handshake and sets "none" before every frame it
+// writes, which would let Close's goodbye, or a ping, block on a server
+// that stopped reading. The session itself never sets "none" under a
+// context with a deadline, so any zero deadline on the socket is gorilla's.
+func TestWebSocketKeepsTheSessionsDeadlines(t *testing.T) {
+	c := newCerts(t, "127.0.0.1")
+	addr := startWS(t, c, []string{"xmpp"}, func(p *wsPeer) {
+		if p.expect("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='finesse.test' version='1.0'/>") {
+			p.send(wsOpen, wsSASLFeats)
+			p.expect("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+		}
+	}, nil)
+	s := New(wsConfig(addr, c))
+	var rec *deadlineRecorder
+	dial := s.dial
+	s.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		rec = &deadlineRecorder{Conn: conn}
+		return rec, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Dial(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, d := range rec.set {
+		if d.IsZero() {
+			t.Errorf("deadline %d of %d set on the socket is none: %v", i+1, len(rec.set), rec.set)
+		}
+	}
+	if len(rec.set) < 3 {
+		t.Errorf("%d deadlines set on the socket, want the session's for dial, open and close", len(rec.set))
 	}
 }
