@@ -459,7 +459,8 @@ func TestFetchRedirects(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), "too many redirects") {
+			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), "too many redirects") ||
+				strings.Count(err.Error(), ErrUnusable.Error()) != 1 || strings.Contains(err.Error(), "malformed") {
 				t.Fatalf("%d redirects: err = %v, want ErrUnusable (too many redirects)", n, err)
 			}
 			if hits.Load() != 4 {

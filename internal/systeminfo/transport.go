@@ -56,6 +56,8 @@ func roundTripError(ctx context.Context, err error, rec *recorder) error {
 	}
 	handshakeErr, answered := rec.outcome()
 	switch {
+	case errors.Is(err, ErrUnusable):
+		return err // a redirect checkRedirect refused, judged already
 	case plainHTTP(err):
 		return unusable(fmt.Errorf("plain HTTP on the HTTPS port: %w", err))
 	case handshakeErr != nil && errors.Is(err, handshakeErr):
