@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/finessectl/finessectl/internal/exporter"
 	"github.com/finessectl/finessectl/internal/simulator"
 )
 
@@ -560,5 +561,49 @@ func TestServePeersAreHeldToTheAllowList(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "--peers: "+cl.Nodes[1].Host) || !strings.Contains(logs.String(), "not checked") {
 		t.Errorf("the log does not say the peer was not checked:\n%s", logs)
+	}
+}
+
+// The memory of a rejected password lasts until the files the credentials
+// came from change: the config file as much as the password file.
+func TestServeCredentialsChangeWithEitherFile(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "probe.pw")
+	if err := os.WriteFile(pw, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, "defaults:\n  user: \"1080001\"\n  password_file: probe.pw\nclusters:\n  c:\n    servers: [a.example]\n")
+	var opts *ServeOptions
+	tio := newTestIO(nil, "")
+	cmd := NewCmdServe(tio.ios, func(_ context.Context, o *ServeOptions) error { opts = o; return nil })
+	cmd.SetArgs([]string{"--config", cfg})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	changed := func() time.Time {
+		t.Helper()
+		p, err := opts.probe(exporter.Request{Cluster: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.CredentialsChanged
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, f := range []string{cfg, pw} {
+		if err := os.Chtimes(f, base, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := changed(); !got.Equal(base) {
+		t.Fatalf("credentials changed %v, want %v", got, base)
+	}
+	for i, f := range []string{cfg, pw} {
+		later := base.Add(time.Duration(i+1) * time.Minute)
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+		if got := changed(); !got.Equal(later) {
+			t.Errorf("after %s was written: credentials changed %v, want %v", filepath.Base(f), got, later)
+		}
 	}
 }
