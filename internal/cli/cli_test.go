@@ -214,6 +214,9 @@ func TestMainExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"check", "--bogus"}, want: 64, stderrHas: "Run 'finessectl check --help'"},
 		{name: "unknown command", args: []string{"chekc"}, want: 64, stderrHas: "unknown command"},
 		{name: "completion", args: []string{"completion", "bash"}, want: 0, stdoutHas: "__start_finessectl"},
+		{name: "zsh completion", args: []string{"completion", "zsh"}, want: 0, stdoutHas: "#compdef finessectl"},
+		{name: "fish completion", args: []string{"completion", "fish"}, want: 0, stdoutHas: "complete -c finessectl"},
+		{name: "powershell completion", args: []string{"completion", "powershell"}, want: 0, stdoutHas: "Register-ArgumentCompleter"},
 		{name: "a choice flag completes its values", args: []string{"__complete", "check", "--xmpp-transport", ""}, want: 0, stdoutHas: "auto\ntcp\nwebsocket\n"},
 		{name: "watch completes its own formats", args: []string{"__complete", "watch", "-o", ""}, want: 0, stdoutHas: "text\njson\n:4"},
 		{name: "json usage error is a document", args: []string{"check", "-o", "json"}, want: 64,
@@ -475,9 +478,10 @@ func TestREADMEListsEveryExitCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range finesse.Scenarios {
-		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(strconv.Itoa(int(s.Code))) + ` \| ` + regexp.QuoteMeta(s.Meaning) + ` \|`)
+		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(strconv.Itoa(int(s.Code))) + ` \| ` + regexp.QuoteMeta(s.Meaning) +
+			` \| *` + regexp.QuoteMeta(s.Guide) + ` *\|`)
 		if !row.Match(readme) {
-			t.Errorf("README.md has no row '| %d | %s |'", s.Code, s.Meaning)
+			t.Errorf("README.md has no row '| %d | %s | %s |'", s.Code, s.Meaning, s.Guide)
 		}
 	}
 }
