@@ -352,20 +352,22 @@ func runCheck(ctx context.Context, all *CheckOptions) error {
 	// The textfile is written whatever is printed, -q included: a cron job
 	// feeding node_exporter wants the metrics and no mail. A failure to write
 	// it must not hide a failed server: the report still follows, and the
-	// exit code is the check's. When every server passed, the failure is the
-	// run's outcome, and the only thing reported: a passing report followed
-	// by an error would be two JSON documents, or a Nagios OK line over an
-	// UNKNOWN state.
+	// exit code is the check's (a degraded pair under --require any
+	// included). When every server passed, the failure is the run's
+	// outcome, and the only thing reported: a passing report followed by an
+	// error would be two JSON documents, or a Nagios OK line over an UNKNOWN
+	// state.
 	var textfileErr error
 	if opts.Textfile != "" {
 		textfileErr = metrics.WriteTextfile(opts.Textfile, res)
 	}
-	if textfileErr != nil && code == finesse.OK {
+	allPassed := res.Verdict() == check.VerdictAvailable
+	if textfileErr != nil && allPassed {
 		return usageError("--textfile: %v", textfileErr)
 	}
 	// Quiet is silent only when every server passed: a degraded pair that
 	// exits 0 under --require any is still news for whoever reads cron mail.
-	if opts.Quiet && res.Verdict() == check.VerdictAvailable && textfileErr == nil {
+	if opts.Quiet && allPassed {
 		return nil
 	}
 

@@ -87,6 +87,21 @@ func TestPrometheusOutputAndTextfile(t *testing.T) {
 	if code != 12 || !strings.Contains(tio.out.String(), "NOT AVAILABLE (exit 12)") || !strings.Contains(tio.errOut.String(), "--textfile") {
 		t.Fatalf("outage with an unwritable textfile: exit %d\n%s%s", code, tio.out, tio.errOut)
 	}
+	// So does a degraded pair under --require any, which exits 0: one
+	// document, the report's.
+	code, tio = run("-q", "--require", "any", "-o", "json", "--textfile", missing)
+	dec = json.NewDecoder(tio.out)
+	var report struct {
+		ExitCode int    `json:"exit_code"`
+		Verdict  string `json:"verdict"`
+	}
+	if err := dec.Decode(&report); err != nil || code != 0 || report.ExitCode != 0 || report.Verdict != "degraded" ||
+		!strings.Contains(tio.errOut.String(), "--textfile") {
+		t.Fatalf("degraded pair under --require any with an unwritable textfile: exit %d, report %+v (%v)\n%s", code, report, err, tio.errOut)
+	}
+	if err := dec.Decode(&report); err != io.EOF {
+		t.Errorf("a second document, or more (%v)", err)
+	}
 }
 
 func assertSuccess(t *testing.T, exposition []byte, servers []string, want []float64) {

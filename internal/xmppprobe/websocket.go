@@ -100,18 +100,31 @@ func (s *Session) upgrade(ctx context.Context) error {
 
 // cappedConn reads through limit until limit is set to nil: it bounds the
 // upgrade's HTTP answer only, as the messages after it have their own cap.
-// It is the connection gorilla/websocket is given, and it keeps gorilla's
-// deadlines off the socket: gorilla clears the deadline after the handshake
-// and sets its own write deadline, none unless asked, before every frame,
-// which would undo the session's (Close's grace, a ping's timeout). The
-// session sets its deadlines on the socket itself.
+// It is the connection gorilla/websocket is given, and it passes gorilla's
+// deadlines on to the socket, but not "none": gorilla clears the deadline
+// after its handshake, and sets its write deadline, none unless asked,
+// before every data frame, which would undo the session's (Close's grace, a
+// ping's timeout). The deadline of a pong that gorilla writes while reading
+// (now + 1 s) does pass, so a server's keepalive ping is answered even after
+// the session's last write deadline has gone by.
 type cappedConn struct {
 	net.Conn
 	limit *limitReader
 }
 
-func (c *cappedConn) SetDeadline(time.Time) error      { return nil }
-func (c *cappedConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *cappedConn) SetDeadline(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *cappedConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
 
 func (c *cappedConn) Read(p []byte) (int, error) {
 	if c.limit == nil {

@@ -385,3 +385,68 @@ func TestWebSocketKeepsTheSessionsDeadlines(t *testing.T) {
 		t.Errorf("%d deadlines set on the socket, want the session's for dial, open and close", len(rec.set))
 	}
 }
+
+// A server's WebSocket ping that comes after the session's last write
+// deadline has gone by (a live ping's timeout, say) is answered, and the
+// session lives on: Openfire pings every 30 s of client silence.
+func TestWebSocketAnswersServerPingsAfterTheWriteDeadline(t *testing.T) {
+	c := newCerts(t, "127.0.0.1")
+	pong := make(chan bool, 1)
+	addr := startWS(t, c, []string{"xmpp"}, func(p *wsPeer) {
+		p.expect("<open")
+		p.send(wsOpen, wsSASLFeats)
+		p.expect("mechanism='PLAIN'")
+		p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+		p.expect("<open")
+		p.expect("<bind")
+		p.send(wsOpen, wsBindFeats,
+			"<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>probe@finesse.test/r</jid></bind></iq>")
+		p.expect("jabber:iq:roster")
+		p.expect("<priority>0</priority>")
+		p.send("<iq type='result' id='roster-1'><query xmlns='jabber:iq:roster'><item jid='finesse@finesse.test' subscription='both'/></query></iq>",
+			"<presence from='finesse@finesse.test/finesse'/>")
+		// The probe's first live ping, answered; then silence past its
+		// 200 ms write timeout, and a WebSocket ping.
+		if !p.expect("<ping xmlns='urn:xmpp:ping'/>") {
+			return
+		}
+		p.send("<iq type='result' id='ping-1'/>")
+		time.Sleep(500 * time.Millisecond)
+		p.c.SetPongHandler(func(string) error { pong <- true; return nil })
+		if err := p.c.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(time.Second)); err != nil {
+			return
+		}
+		_ = p.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		for {
+			if _, _, err := p.c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	s, err := connect(t, ctx, wsConfig(addr, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Login(ctx, "probe", "pw", "r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AwaitPresence(ctx, "finesse@finesse.test"); err != nil {
+		t.Fatal(err)
+	}
+	// The ping's write deadline lapses 200 ms after it is sent; the next
+	// comes a second later.
+	l := listen(t, s, ListenConfig{WatchJID: "finesse@finesse.test", PingInterval: time.Second, PingTimeout: 200 * time.Millisecond})
+	select {
+	case <-pong:
+	case <-l.done:
+		t.Fatalf("Listen ended before the server's ping was answered: %v", l.err)
+	case <-time.After(3 * time.Second):
+		t.Fatal("the server's WebSocket ping was not answered")
+	}
+	select {
+	case <-l.done:
+		t.Fatalf("Listen ended after answering the server's ping: %v", l.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
