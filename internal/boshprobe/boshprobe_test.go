@@ -161,3 +161,12 @@ func TestProbeRefusesHugeHeaders(t *testing.T) {
 		t.Errorf("err %v, want the headers refused at %d bytes", err, maxHeader)
 	}
 }
+
+// An answer nested without end is refused at the depth limit.
+func TestProbeRefusesDeepAnswers(t *testing.T) {
+	_, cfg := start(t, true, answers(`<body xmlns="http://jabber.org/protocol/httpbind" sid="s1">`+strings.Repeat("<a>", 10_000)))
+	_, err := Probe(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "nested more than 64 deep") {
+		t.Errorf("err %v, want the depth limit", err)
+	}
+}

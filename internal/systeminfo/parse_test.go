@@ -257,6 +257,12 @@ func TestParseEdgeCases(t *testing.T) {
 		{name: "text after root", in: `<SystemInfo/>trailing`, wantErr: "text after the root element"},
 		{name: "truncated inside node", in: `<SystemInfo><status>IN_SERVICE</status><primaryNode><host>a`, wantErr: "truncated XML"},
 		{name: "mismatched tags", in: `<SystemInfo><status>IN_SERVICE</statu></SystemInfo>`, wantErr: "malformed XML"},
+		{name: "mismatched tags name their line", in: "<SystemInfo>\n<status>IN_SERVICE\n</statu></SystemInfo>", wantErr: "line 3: element <status> closed by </statu>"},
+		// The limit, not the 1 MiB body cap, stops it: the decoder would
+		// otherwise keep a stack entry for each of 300,000 open elements.
+		{name: "elements nested without end", in: "<SystemInfo><x>" + strings.Repeat("<a>", 300_000), wantErr: "nested more than 64 deep"},
+		{name: "64 levels are read", in: "<SystemInfo><x>" + strings.Repeat("<a>", 62) + strings.Repeat("</a>", 62) + "</x><status>IN_SERVICE</status></SystemInfo>",
+			want: &Info{Status: "IN_SERVICE"}},
 		{name: "raw escape character", in: "<SystemInfo><status>OUT\x1b[31m</status></SystemInfo>", wantErr: "illegal character code U+001B"},
 		{name: "XML 1.1", in: `<?xml version="1.1"?><SystemInfo/>`, wantErr: "unsupported version"},
 		{name: "ApiErrors", in: `<ApiErrors/>`, wantErr: "root element is <ApiErrors>"},

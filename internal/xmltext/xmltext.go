@@ -33,29 +33,65 @@ var ErrTooDeep = fmt.Errorf("XML elements nested more than %d deep", MaxDepth)
 // with ErrTooDeep at an element nested deeper than MaxDepth. A decoder keeps
 // a stack entry per open element, and a server that only ever opens
 // elements (<a><a><a>...) otherwise costs about 45 bytes of memory per byte
-// it sends: 190 MB for 4 MiB. tokens must be raw (RawTokens), so that the
-// stack that grows is the returned decoder's, which stops at MaxDepth.
+// it sends: 190 MB for 4 MiB. tokens must be raw, as RawTokens gives them:
+// the returned decoder resolves namespaces, which must happen once. End
+// tags are matched here, so that a syntax error names the line of the
+// document: the returned decoder counts no lines of its own.
 func LimitDepth(tokens xml.TokenReader) *xml.Decoder {
-	return xml.NewTokenDecoder(&depthLimit{r: tokens})
+	l := &depthLimit{r: tokens}
+	if p, ok := tokens.(positioner); ok {
+		l.pos = p
+	}
+	return xml.NewTokenDecoder(l)
 }
 
+// positioner is a token reader that knows where in its document it is.
+type positioner interface{ InputPos() (line, column int) }
+
 type depthLimit struct {
-	r     xml.TokenReader
-	depth int
+	r    xml.TokenReader
+	pos  positioner // nil: syntax errors say line 0
+	open []xml.Name // the raw names of the open elements
 }
 
 func (l *depthLimit) Token() (xml.Token, error) {
 	t, err := l.r.Token()
-	switch t.(type) {
+	switch v := t.(type) {
 	case xml.StartElement:
-		l.depth++
-		if l.depth > MaxDepth {
+		if len(l.open) == MaxDepth {
 			return nil, ErrTooDeep
 		}
+		l.open = append(l.open, v.Name)
 	case xml.EndElement:
-		l.depth--
+		if len(l.open) == 0 {
+			return nil, l.syntaxError("unexpected end element </" + qualified(v.Name) + ">")
+		}
+		start := l.open[len(l.open)-1]
+		if start != v.Name {
+			return nil, l.syntaxError("element <" + qualified(start) + "> closed by </" + qualified(v.Name) + ">")
+		}
+		l.open = l.open[:len(l.open)-1]
+	}
+	if err == io.EOF && len(l.open) > 0 {
+		return t, l.syntaxError("unexpected EOF")
 	}
 	return t, err
+}
+
+func (l *depthLimit) syntaxError(msg string) error {
+	line := 0
+	if l.pos != nil {
+		line, _ = l.pos.InputPos()
+	}
+	return &xml.SyntaxError{Msg: msg, Line: line}
+}
+
+// qualified is a raw name as written: prefix:local.
+func qualified(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
 }
 
 // RawTokens is d's tokens as d.RawToken gives them, copied, since d reuses
@@ -63,6 +99,8 @@ func (l *depthLimit) Token() (xml.Token, error) {
 func RawTokens(d *xml.Decoder) xml.TokenReader { return rawTokens{d} }
 
 type rawTokens struct{ d *xml.Decoder }
+
+func (r rawTokens) InputPos() (line, column int) { return r.d.InputPos() }
 
 func (r rawTokens) Token() (xml.Token, error) {
 	t, err := r.d.RawToken()
@@ -91,7 +129,9 @@ func CheckDepth(doc []byte) error {
 // the whole element as XML, so that it can be decoded from bytes (for
 // innerxml) where d gives only tokens. An element declares its namespace
 // only where it differs from its parent's; the original's declarations are
-// left out, as the names carry their namespaces already.
+// left out, as the names carry their namespaces already. A name that Go's
+// decoder accepts but XML does not (<a:0/>, from a hostile server) may be
+// written as XML that does not decode: an error where it is decoded.
 func Reencode(d *xml.Decoder, start xml.StartElement) ([]byte, error) {
 	var b bytes.Buffer
 	enc := xml.NewEncoder(&b)
@@ -104,11 +144,15 @@ func Reencode(d *xml.Decoder, start xml.StartElement) ([]byte, error) {
 		switch v := t.(type) {
 		case xml.StartElement:
 			space := v.Name.Space
+			v.Attr = WithoutNamespaceDeclarations(v.Attr)
 			if len(spaces) > 0 && spaces[len(spaces)-1] == space {
 				v.Name.Space = "" // inherited
+			} else if space == "" {
+				// In no namespace under a parent in one: say so, or the
+				// parent's would be inherited.
+				v.Attr = append(v.Attr, xml.Attr{Name: xml.Name{Local: "xmlns"}})
 			}
 			spaces, names = append(spaces, space), append(names, v.Name)
-			v.Attr = withoutNamespaceDeclarations(v.Attr)
 			t = v
 		case xml.EndElement:
 			v.Name = names[len(names)-1]
@@ -136,7 +180,9 @@ func Reencode(d *xml.Decoder, start xml.StartElement) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func withoutNamespaceDeclarations(attrs []xml.Attr) []xml.Attr {
+// WithoutNamespaceDeclarations is attrs without xmlns and xmlns:prefix,
+// for an element whose name carries its namespace already.
+func WithoutNamespaceDeclarations(attrs []xml.Attr) []xml.Attr {
 	var out []xml.Attr
 	for _, a := range attrs {
 		if a.Name.Space != "xmlns" && !(a.Name.Space == "" && a.Name.Local == "xmlns") {

@@ -72,7 +72,7 @@ func TestLimitDepth(t *testing.T) {
 // element encoded again decodes from its bytes to the same names, text and
 // inner XML, with namespaces declared only where they change.
 func TestReencode(t *testing.T) {
-	const doc = `<s:root xmlns:s="urn:s" xmlns="urn:d" a="1"><child b="&lt;2&gt;">text &amp; more<x:leaf xmlns:x="urn:x"/></child><?pi ignored?></s:root>`
+	const doc = `<s:root xmlns:s="urn:s" xmlns="urn:d" a="1" xml:lang="en"><child b="&lt;2&gt;" xmlns:p="urn:p" p:c="3">text &amp; more<x:leaf xmlns:x="urn:x"/><none xmlns=""/></child><?pi ignored?></s:root>`
 	d := LimitDepth(RawTokens(xml.NewDecoder(strings.NewReader(doc))))
 	tok, err := d.Token()
 	if err != nil {
@@ -86,25 +86,51 @@ func TestReencode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `<root xmlns="urn:s" a="1"><child xmlns="urn:d" b="&lt;2&gt;">text &amp; more<leaf xmlns="urn:x"></leaf></child></root>`
+	const want = `<root xmlns="urn:s" a="1" xml:lang="en"><child xmlns="urn:d" b="&lt;2&gt;" xmlns:_="urn:p" _:c="3">text &amp; more<leaf xmlns="urn:x"></leaf><none xmlns=""></none></child></root>`
 	if string(got) != want {
 		t.Errorf("encoded again:\n%s\nwant\n%s", got, want)
 	}
 	var v struct {
 		XMLName xml.Name
 		A       string `xml:"a,attr"`
+		Lang    string `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
 		Child   struct {
 			XMLName xml.Name
+			C       string `xml:"urn:p c,attr"`
 			Inner   string `xml:",innerxml"`
+			None    *struct {
+				XMLName xml.Name
+			} `xml:"none"`
 		} `xml:"urn:d child"`
 	}
 	if err := xml.Unmarshal(got, &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.XMLName.Space != "urn:s" || v.A != "1" || v.Child.XMLName.Space != "urn:d" || v.Child.Inner != `text &amp; more<leaf xmlns="urn:x"></leaf>` {
+	if v.XMLName.Space != "urn:s" || v.A != "1" || v.Lang != "en" || v.Child.XMLName.Space != "urn:d" || v.Child.C != "3" ||
+		v.Child.Inner != `text &amp; more<leaf xmlns="urn:x"></leaf><none xmlns=""></none>` || v.Child.None == nil || v.Child.None.XMLName.Space != "" {
 		t.Errorf("decoded %+v", v)
 	}
 	if _, err := d.Token(); err != io.EOF {
 		t.Errorf("after the element: %v, want EOF", err)
+	}
+}
+
+// Syntax errors that the depth limit's decoder finds name the line of the
+// document they are on, as a decoder of the bytes would.
+func TestLimitDepthSyntaxErrorsNameTheLine(t *testing.T) {
+	for doc, want := range map[string]string{
+		"<root>\n<x>\n</y>\n</root>":   "XML syntax error on line 3: element <x> closed by </y>",
+		"<root>\n<p:x>\n</q:x></root>": "XML syntax error on line 3: element <p:x> closed by </q:x>",
+		"<root>\n<x>\n":                "XML syntax error on line 3: unexpected EOF",
+		"<root/>\n\n</extra>":          "XML syntax error on line 3: unexpected end element </extra>",
+	} {
+		d := LimitDepth(RawTokens(xml.NewDecoder(strings.NewReader(doc))))
+		var err error
+		for err == nil {
+			_, err = d.Token()
+		}
+		if err.Error() != want {
+			t.Errorf("%q: %v, want %s", doc, err, want)
+		}
 	}
 }

@@ -562,3 +562,18 @@ func goroutines() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
 }
+
+// An <Update> arrives as text of its stanza, so the stream's depth limit
+// never saw it nested: parseUpdate holds it to the same limit before the
+// byte decode its data needs.
+func TestParseUpdateDepth(t *testing.T) {
+	doc := func(depth int) []byte {
+		return []byte("<Update><event>PUT</event><data>" + strings.Repeat("<a>", depth) + strings.Repeat("</a>", depth) + "</data></Update>")
+	}
+	if u, err := parseUpdate(doc(xmltext.MaxDepth - 2)); err != nil || u.event != "PUT" {
+		t.Errorf("%d levels: %+v, %v", xmltext.MaxDepth, u, err)
+	}
+	if u, err := parseUpdate(doc(xmltext.MaxDepth)); !errors.Is(err, xmltext.ErrTooDeep) {
+		t.Errorf("%d levels: %+v, %v; want ErrTooDeep", xmltext.MaxDepth+2, u, err)
+	}
+}

@@ -409,8 +409,10 @@ func (s *Session) header() string {
 
 // streamDecoder is the decoder of a stream read from r: elements nested no
 // deeper than xmltext.MaxDepth, and over WebSocket RFC 7395's framing made
-// the RFC 6120 stream the probe reads. It gives tokens, not bytes: an
-// innerxml field stays empty (decodeMessage encodes again what needs one).
+// the RFC 6120 stream the probe reads. It gives tokens, not bytes: never
+// DecodeElement from it into a struct with an innerxml field, which
+// encoding/xml cannot fill from tokens (it panics on nested ones);
+// decodeMessage encodes the element again and decodes the bytes instead.
 func streamDecoder(r io.Reader, websocket bool) *xml.Decoder {
 	raw := xml.NewDecoder(r)
 	tokens := xmltext.RawTokens(raw)

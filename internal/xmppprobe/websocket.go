@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/finessectl/finessectl/internal/finesse"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 // Transport is how the probe reaches the Notification Service.
@@ -204,6 +205,10 @@ type framing struct {
 	skipEnd string // the framing element whose end tag is still to come
 }
 
+// InputPos is where in the messages read so far the last token ended, for
+// xmltext's syntax errors.
+func (f *framing) InputPos() (line, column int) { return f.d.InputPos() }
+
 func (f *framing) Token() (xml.Token, error) {
 	for {
 		t, err := f.d.RawToken()
@@ -239,11 +244,7 @@ func streamHeader(open []xml.Attr) xml.StartElement {
 		{Name: xml.Name{Space: "xmlns", Local: "stream"}, Value: "http://etherx.jabber.org/streams"},
 		{Name: xml.Name{Local: "xmlns"}, Value: "jabber:client"},
 	}
-	for _, a := range open {
-		if a.Name.Space != "xmlns" && !(a.Name.Space == "" && a.Name.Local == "xmlns") {
-			attrs = append(attrs, a)
-		}
-	}
+	attrs = append(attrs, xmltext.WithoutNamespaceDeclarations(open)...)
 	return xml.StartElement{Name: xml.Name{Space: "stream", Local: "stream"}, Attr: attrs}
 }
 

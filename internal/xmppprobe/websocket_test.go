@@ -18,6 +18,7 @@ import (
 
 	"github.com/finessectl/finessectl/internal/nettest"
 	"github.com/finessectl/finessectl/internal/probe"
+	"github.com/finessectl/finessectl/internal/xmltext"
 )
 
 const (
@@ -287,6 +288,14 @@ func TestWebSocketHostileServer(t *testing.T) {
 			p.expect("<open")
 			p.send(wsOpen, "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
 		}, nil, "system-shutdown"},
+		{"features nested without end", func(p *wsPeer) {
+			p.expect("<open")
+			p.send(wsOpen, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"+strings.Repeat("<a>", 100_000))
+		}, xmltext.ErrTooDeep, ""},
+		{"an end tag that does not match, on line 3", func(p *wsPeer) {
+			p.expect("<open")
+			p.send(wsOpen, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\n<a>\n</b></stream:features>")
+		}, nil, "line 3: element <a> closed by </b>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
