@@ -729,6 +729,11 @@ func (s *Session) onIQ(iq *stanza.IQ) string {
 func (s *Session) next() (stanza.Packet, error) {
 	p, err := stanza.NextPacket(s.dec)
 	if err != nil {
+		// gosrc.io/xmpp hands on the decoder's error as text behind its
+		// own function's name, which is no news to whoever reads it.
+		if msg, ok := strings.CutPrefix(err.Error(), "NextStart "); ok {
+			err = errors.New(msg)
+		}
 		return nil, s.readErr(err)
 	}
 	switch v := p.(type) {

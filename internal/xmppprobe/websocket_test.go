@@ -459,3 +459,28 @@ func TestWebSocketAnswersServerPingsAfterTheWriteDeadline(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// XML that is not well-formed between the login's stanzas is reported as
+// the decoder says, without gosrc.io/xmpp's function name.
+func TestMalformedStanzaIsReportedPlainly(t *testing.T) {
+	c := newCerts(t, "127.0.0.1")
+	addr := startWS(t, c, []string{"xmpp"}, func(p *wsPeer) {
+		p.expect("<open")
+		p.send(wsOpen, wsSASLFeats)
+		p.expect("mechanism='PLAIN'")
+		p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+		p.expect("<open")
+		p.expect("<bind")
+		p.send(wsOpen, wsBindFeats, "\n</jid>")
+		p.expect("<close")
+	}, nil)
+	ctx := ctxTimeout(t, 5*time.Second)
+	s, err := connect(t, ctx, wsConfig(addr, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Login(ctx, "probe", "pw", "r")
+	if err == nil || strings.Contains(err.Error(), "NextStart") || !strings.Contains(err.Error(), "element <stream:stream> closed by </jid>") {
+		t.Errorf("Login: %v, want the decoder's error without NextStart", err)
+	}
+}
