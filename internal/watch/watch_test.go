@@ -393,3 +393,26 @@ func TestOutageIsNamedForTheEarliestCriterion(t *testing.T) {
 		})
 	}
 }
+
+// Over WebSocket, as a 12.6 desktop connects and as auto chooses first, a
+// SystemInfo notification reaches the watch as over TCP: out of service
+// seen by the notification, and back.
+func TestWatchOverWebSocketReadsNotifications(t *testing.T) {
+	tn, opts := startNodes(t, 1, simulator.Healthy)
+	node := tn.cl.Nodes[0]
+	opts.XMPPPort, opts.XMPPTransport = 0, check.TransportWebSocket
+	w := start(t, fast(Config{Target: target(t, node), Options: opts}))
+	w.await(t, KindAvailable)
+	if err := node.SetScenario(simulator.OutOfService); err != nil {
+		t.Fatal(err)
+	}
+	outage := w.await(t, KindOutage)
+	if err := node.SetScenario(simulator.Healthy); err != nil {
+		t.Fatal(err)
+	}
+	recovered := w.await(t, KindRecovered)
+	w.stop(t)
+	if outage.Code != finesse.NotInService || outage.Via != "notification" || recovered.Via != "notification" {
+		t.Errorf("outage %+v, recovery %+v; want exit 12 seen and ended by notifications\n%s", outage, recovered, story(w.seen))
+	}
+}
