@@ -68,8 +68,11 @@ func (w *watcher) onNotification(n *nodeState, note *xmppprobe.Notification) err
 		info, err = systeminfo.Parse(note.Data)
 	}
 	if info == nil || err != nil || info.Status == "" {
-		if !w.noticed[note.Node] {
-			w.noticed[note.Node] = true
+		// Once per watch, not per node name: the server names the nodes,
+		// and a new name in every message would otherwise be a new line
+		// and a map entry each, without end.
+		if !w.noticed {
+			w.noticed = true
 			w.emit(Event{Kind: KindNotice, Code: w.code, Via: "notification",
 				Detail: "a SystemInfo notification finessectl does not understand (reported once): " + note.Raw})
 		}

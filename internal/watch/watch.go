@@ -111,7 +111,7 @@ const (
 	KindRecovering Kind = "recovering" // a step of the guide's recovery passed; not yet available
 	KindAlternate  Kind = "alternate"  // the alternate node's verdict changed
 	KindRecovered  Kind = "recovered"  // an outage ended: fully available again
-	KindNotice     Kind = "notice"     // a notification watch does not understand, once per node
+	KindNotice     Kind = "notice"     // a notification watch does not understand, once per watch
 	KindStopped    Kind = "stopped"    // the watch ended
 )
 
@@ -213,7 +213,7 @@ var errStop = errors.New("watch ended")
 // Run watches until ctx ends or cfg.Until is met, and reports the outages.
 func Run(ctx context.Context, cfg Config) Report {
 	cfg = cfg.withDefaults()
-	w := &watcher{cfg: cfg, noticed: map[string]bool{}, code: finesse.OK,
+	w := &watcher{cfg: cfg, code: finesse.OK,
 		report:  Report{Server: cfg.Target.Name, Started: cfg.Now()},
 		altDone: make(chan check.ServerResult, 1)}
 	parent := ctx
@@ -250,7 +250,7 @@ type watcher struct {
 	// exit and stopReason say why run returned errStop.
 	exit       finesse.Code
 	stopReason string
-	noticed    map[string]bool // notification nodes already reported as not understood
+	noticed    bool // a notification was reported as not understood
 
 	alternate    *check.Target
 	altRunning   bool
@@ -280,7 +280,6 @@ func (w *watcher) run(ctx context.Context) error {
 		}
 		w.learnAlternate(r)
 		if r.Failure == nil {
-			attempt = 0
 			if err := w.up("check", ""); err != nil {
 				sess.Close()
 				return err
@@ -290,11 +289,17 @@ func (w *watcher) run(ctx context.Context) error {
 			return err
 		}
 		if r.Failure == nil || r.StreamStands() {
-			err := w.live(ctx, sess, r)
-			if err != nil {
+			began := w.cfg.Now()
+			if err := w.live(ctx, sess, r); err != nil {
 				return err
 			}
-			continue // the stream was lost: reconnect at once, as the guide's step 1 starts with SystemInfo
+			if wait := w.reconnectWait(began, &attempt); wait > 0 {
+				w.emit(Event{Kind: KindReconnect, Code: w.code, Via: "stream", Wait: wait})
+				if err := w.sleep(ctx, wait); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		// SystemInfo is polled at the poll interval until IN_SERVICE; once
 		// it is, the XMPP connection is tried again with growing pauses.
@@ -308,6 +313,22 @@ func (w *watcher) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// reconnectWait is the pause before reconnecting after the loss of a
+// stream that stood from began. One that had stood a poll interval is
+// reconnected at once, as the guide's step 1 starts with SystemInfo, and
+// the attempts count from 0 again; one lost sooner waits as a failed
+// attempt does, or a server that drops every stream right after the login
+// would get logins, each with the password, without pause.
+func (w *watcher) reconnectWait(began time.Time, attempt *int) time.Duration {
+	if w.cfg.Now().Sub(began) >= w.cfg.PollInterval {
+		*attempt = 0
+		return 0
+	}
+	wait := w.backoff(*attempt)
+	*attempt++
+	return wait
 }
 
 // backoff is the pause before reconnection attempt n: doubling from
