@@ -106,7 +106,7 @@ func (s *Session) Listen(ctx context.Context, cfg ListenConfig, handle func(Live
 		err = ctx.Err()
 	case lctx.Err() != nil:
 		err = &PhaseError{Phase: PhaseLive, Err: context.Cause(lctx)}
-	case errors.As(err, &re) && errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.As(err, &re) && timedOut(err):
 		err = &PhaseError{Phase: PhaseLive, Err: ErrPingTimeout}
 	default:
 		err = &PhaseError{Phase: PhaseLive, Err: err}
@@ -378,4 +378,12 @@ func nextElement(d *xml.Decoder) (xml.StartElement, error) {
 			}
 		}
 	}
+}
+
+// timedOut tells a read that hit its deadline. gorilla/websocket hands on
+// such an error as one of its own, which says Timeout but no longer wraps
+// os.ErrDeadlineExceeded.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }

@@ -41,6 +41,9 @@ func startSimulator(t *testing.T) simNode {
 func simSession(t *testing.T, n simNode, cfg Config) *Session {
 	t.Helper()
 	cfg.Addr, cfg.Domain, cfg.TLS = n.DirectTLSAddr(), n.Host, n.trust
+	if cfg.Transport == WebSocket {
+		cfg.Addr = n.HTTPSAddr()
+	}
 	ctx := ctxTimeout(t, liveWait)
 	s, err := connect(t, ctx, cfg)
 	if err != nil {
@@ -178,8 +181,16 @@ func TestListenEndsWhenTheServiceStops(t *testing.T) {
 // A network that swallows everything is noticed by the pings going
 // unanswered, not before the silence has lasted PingInterval+PingTimeout.
 func TestListenPingTimeout(t *testing.T) {
+	for _, transport := range []Transport{TCP, WebSocket} {
+		t.Run(string(transport), func(t *testing.T) { testListenPingTimeout(t, transport) })
+	}
+}
+
+// Over WebSocket too: gorilla hands on a read timeout as an error of its
+// own, which no longer wraps os.ErrDeadlineExceeded.
+func testListenPingTimeout(t *testing.T, transport Transport) {
 	n := startSimulator(t)
-	s := simSession(t, n, Config{})
+	s := simSession(t, n, Config{Transport: transport})
 	if err := n.SetScenario(simulator.NetworkLoss); err != nil {
 		t.Fatal(err)
 	}
