@@ -49,15 +49,23 @@ func TestPairVerdicts(t *testing.T) {
 	}
 }
 
-// --peers adds the alternate node SystemInfo names, once, after the servers
-// given, and says which server named it.
-func TestPeersAddTheAlternateNodeOnce(t *testing.T) {
+// startPeers is a healthy pair whose nodes' names resolve to their
+// addresses, and options that check with --peers.
+func startPeers(t *testing.T) (*simulator.Cluster, Options) {
+	t.Helper()
 	cl, opts := startSimulator(t, 2, simulator.Healthy, "1080001")
 	opts.Resolver = nettest.DNS(t, map[string]net.IP{
 		cl.Nodes[0].Host: net.ParseIP("127.0.0.1"),
 		cl.Nodes[1].Host: net.ParseIP("127.0.0.2"),
 	})
 	opts.Peers = true
+	return cl, opts
+}
+
+// --peers adds the alternate node SystemInfo names, once, after the servers
+// given, and says which server named it.
+func TestPeersAddTheAlternateNodeOnce(t *testing.T) {
+	cl, opts := startPeers(t)
 	a := nodeTarget(t, cl.Nodes[0])
 	res := Run(context.Background(), []Target{a}, opts)
 	if len(res.Servers) != 2 {
@@ -80,12 +88,7 @@ func TestPeersAddTheAlternateNodeOnce(t *testing.T) {
 // A peer that PeerAllowed refuses is not checked: its name came from a
 // server's SystemInfo, and its check would send the password there.
 func TestPeersRefusedAreNotChecked(t *testing.T) {
-	cl, opts := startSimulator(t, 2, simulator.Healthy, "1080001")
-	opts.Resolver = nettest.DNS(t, map[string]net.IP{
-		cl.Nodes[0].Host: net.ParseIP("127.0.0.1"),
-		cl.Nodes[1].Host: net.ParseIP("127.0.0.2"),
-	})
-	opts.Peers = true
+	cl, opts := startPeers(t)
 	var asked []string
 	opts.PeerAllowed = func(t Target) error {
 		asked = append(asked, t.Host)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -380,10 +379,10 @@ func nextElement(d *xml.Decoder) (xml.StartElement, error) {
 	}
 }
 
-// timedOut tells a read that hit its deadline. gorilla/websocket hands on
-// such an error as one of its own, which says Timeout but no longer wraps
-// os.ErrDeadlineExceeded.
+// timedOut tells a read that hit its deadline by asking the error, not by
+// looking for os.ErrDeadlineExceeded: gorilla/websocket hands such an error
+// on as one of its own, which says Timeout but no longer wraps it.
 func timedOut(err error) bool {
 	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -113,18 +113,17 @@ type cappedConn struct {
 	limit *limitReader
 }
 
-func (c *cappedConn) SetDeadline(t time.Time) error {
-	if t.IsZero() {
-		return nil
-	}
-	return c.Conn.SetDeadline(t)
+func (c *cappedConn) SetDeadline(t time.Time) error { return unlessNone(t, c.Conn.SetDeadline) }
+func (c *cappedConn) SetWriteDeadline(t time.Time) error {
+	return unlessNone(t, c.Conn.SetWriteDeadline)
 }
 
-func (c *cappedConn) SetWriteDeadline(t time.Time) error {
+// unlessNone sets deadline t with set, unless t is none (zero).
+func unlessNone(t time.Time, set func(time.Time) error) error {
 	if t.IsZero() {
 		return nil
 	}
-	return c.Conn.SetWriteDeadline(t)
+	return set(t)
 }
 
 func (c *cappedConn) Read(p []byte) (int, error) {

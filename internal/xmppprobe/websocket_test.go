@@ -121,6 +121,37 @@ func wsConfig(addr string, c certs) Config {
 	return Config{Addr: addr, Domain: domain, Transport: WebSocket, TLS: c.client}
 }
 
+// wsServeUntilBind is a server's side of a login up to the bind request:
+// the stream, opened with a message holding open, SASL PLAIN accepted, the
+// restart with the bind request. False when the client sent something else.
+func wsServeUntilBind(p *wsPeer, open string) bool {
+	if !p.expect(open) {
+		return false
+	}
+	p.send(wsOpen, wsSASLFeats)
+	if !p.expect("mechanism='PLAIN'") {
+		return false
+	}
+	p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+	// The bind request comes with the restart, before the features.
+	return p.expect("<open") && p.expect("<bind")
+}
+
+// wsServeBindAndPresence answers the bind, then the roster request and the
+// initial presence with the 'finesse' user's presence. False when the
+// client sent something else.
+func wsServeBindAndPresence(p *wsPeer) bool {
+	p.send(wsOpen, wsBindFeats,
+		"<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>probe@finesse.test/r</jid></bind></iq>")
+	if !p.expect("jabber:iq:roster") || !p.expect("<priority>0</priority>") {
+		return false
+	}
+	// No namespace on these two: the stream's default applies.
+	p.send("<iq type='result' id='roster-1'><query xmlns='jabber:iq:roster'><item jid='finesse@finesse.test' subscription='both'/></query></iq>",
+		"<presence from='finesse@finesse.test/finesse'/>")
+	return true
+}
+
 // The probe speaks RFC 7395: each message one element, stanzas qualified,
 // <open/> for every stream start, the server's stanzas read whether or not
 // they carry the namespace, and <close/> at the end.
@@ -128,26 +159,9 @@ func TestWebSocketLoginAndPresence(t *testing.T) {
 	c := newCerts(t, "127.0.0.1")
 	closed := make(chan bool, 1)
 	addr := startWS(t, c, []string{"xmpp"}, func(p *wsPeer) {
-		if !p.expect("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='finesse.test' version='1.0'/>") {
+		if !wsServeUntilBind(p, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='finesse.test' version='1.0'/>") || !wsServeBindAndPresence(p) {
 			return
 		}
-		p.send(wsOpen, wsSASLFeats)
-		if !p.expect("mechanism='PLAIN'") {
-			return
-		}
-		p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-		// The bind request comes with the restart, before the features.
-		if !p.expect("<open") || !p.expect("<bind") {
-			return
-		}
-		p.send(wsOpen, wsBindFeats,
-			"<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>probe@finesse.test/r</jid></bind></iq>")
-		if !p.expect("jabber:iq:roster") || !p.expect("<priority>0</priority>") {
-			return
-		}
-		// No namespace on these two: the stream's default applies.
-		p.send("<iq type='result' id='roster-1'><query xmlns='jabber:iq:roster'><item jid='finesse@finesse.test' subscription='both'/></query></iq>",
-			"<presence from='finesse@finesse.test/finesse'/>")
 		closed <- p.expect("type='unavailable'") && p.expect("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
 	}, nil)
 
@@ -402,18 +416,9 @@ func TestWebSocketAnswersServerPingsAfterTheWriteDeadline(t *testing.T) {
 	c := newCerts(t, "127.0.0.1")
 	pong := make(chan bool, 1)
 	addr := startWS(t, c, []string{"xmpp"}, func(p *wsPeer) {
-		p.expect("<open")
-		p.send(wsOpen, wsSASLFeats)
-		p.expect("mechanism='PLAIN'")
-		p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-		p.expect("<open")
-		p.expect("<bind")
-		p.send(wsOpen, wsBindFeats,
-			"<iq xmlns='jabber:client' type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>probe@finesse.test/r</jid></bind></iq>")
-		p.expect("jabber:iq:roster")
-		p.expect("<priority>0</priority>")
-		p.send("<iq type='result' id='roster-1'><query xmlns='jabber:iq:roster'><item jid='finesse@finesse.test' subscription='both'/></query></iq>",
-			"<presence from='finesse@finesse.test/finesse'/>")
+		if !wsServeUntilBind(p, "<open") || !wsServeBindAndPresence(p) {
+			return
+		}
 		// The probe's first live ping, answered; then silence past its
 		// 200 ms write timeout, and a WebSocket ping.
 		if !p.expect("<ping xmlns='urn:xmpp:ping'/>") {
@@ -465,12 +470,9 @@ func TestWebSocketAnswersServerPingsAfterTheWriteDeadline(t *testing.T) {
 func TestMalformedStanzaIsReportedPlainly(t *testing.T) {
 	c := newCerts(t, "127.0.0.1")
 	addr := startWS(t, c, []string{"xmpp"}, func(p *wsPeer) {
-		p.expect("<open")
-		p.send(wsOpen, wsSASLFeats)
-		p.expect("mechanism='PLAIN'")
-		p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-		p.expect("<open")
-		p.expect("<bind")
+		if !wsServeUntilBind(p, "<open") {
+			return
+		}
 		p.send(wsOpen, wsBindFeats, "\n</jid>")
 		p.expect("<close")
 	}, nil)
